@@ -1,0 +1,17 @@
+import type { Response } from 'express';
+import type { Reservation } from '../guards/idempotency';
+
+/** What the middleware chain learns about one request, typed (res.locals itself is `any`). */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly startedAt: bigint;
+  invoiceId?: string;
+  body?: Record<string, unknown>;
+  idempotency?: Reservation;
+  upstream?: { status: number; durationMs: number };
+}
+
+/** The context of this request; created by the request-id middleware, first in the chain. */
+export function contextOf(res: Response): RequestContext {
+  return res.locals['context'] as RequestContext;
+}

@@ -1,0 +1,186 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
+import type { IcgSettings } from '../config';
+import { UpstreamRejected, UpstreamTimeout, UpstreamUnavailable } from '../errors';
+import type { Metrics } from '../metrics';
+import { Secret } from '../secret';
+import { AccessToken } from './access-token';
+
+/** What a successful login or refresh grants. */
+export interface TokenGrant {
+  readonly accessToken: AccessToken;
+  readonly expiresInSeconds: number;
+  readonly refreshToken: Secret | null;
+}
+
+/** iCG's answer to a pay, as the proxy relays it: status, content type and parsed JSON body only. */
+export interface PayAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** The largest answer read from iCG; a bigger one is treated as a broken upstream. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+type Operation = 'login' | 'refresh' | 'pay';
+
+/** iCG refused a refresh token: fall back to the password grant (not a credentials incident). */
+export class RefreshRejected extends Error {
+  constructor() {
+    super('iCG rejected the refresh token');
+    this.name = 'RefreshRejected';
+  }
+}
+
+/**
+ * The only code that speaks HTTP to iCG. One axios instance over keep-alive agents, explicit
+ * timeouts (a socket timeout and a hard deadline per call), no redirects, no proxy from the
+ * environment. Errors come out as our named errors with messages free of URLs, headers and tokens;
+ * axios errors (whose config holds the Authorization header) never leave this module.
+ */
+export class IcgClient {
+  readonly #http: AxiosInstance;
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+
+  constructor(
+    private readonly settings: IcgSettings,
+    private readonly metrics: Metrics,
+  ) {
+    const agentOptions = { keepAlive: true, maxSockets: settings.maxSockets, maxFreeSockets: Math.min(settings.maxSockets, 256), scheduling: 'lifo' as const };
+    this.#httpAgent = new http.Agent(agentOptions);
+    this.#httpsAgent = new https.Agent(agentOptions);
+    this.#http = axios.create({
+      httpAgent: this.#httpAgent,
+      httpsAgent: this.#httpsAgent,
+      timeout: settings.timeoutMs,
+      maxRedirects: 0,
+      proxy: false,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxBodyLength: MAX_RESPONSE_BYTES,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      validateStatus: () => true,
+      headers: { 'User-Agent': 'icg-bff' },
+    });
+  }
+
+  /** The password grant, exactly as iCG documents it (form-encoded, Accept: application/json). */
+  async login(): Promise<TokenGrant> {
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: this.settings.username.reveal(),
+      password: this.settings.password.reveal(),
+      client_id: this.settings.clientId.reveal(),
+    });
+    const response = await this.#call('login', (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: { Accept: 'application/json' } }));
+    if (isGrantRejection(response)) throw new UpstreamRejected('iCG rejected the configured credentials (ICG_CLIENT_ID, ICG_USERNAME, ICG_PASSWORD)');
+    return this.#readGrant(response, 'login');
+  }
+
+  /** The standard refresh_token grant at the same endpoint (assumed: iCG's sample shows no refresh token). */
+  async refresh(refreshToken: Secret): Promise<TokenGrant> {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), client_id: this.settings.clientId.reveal() });
+    const response = await this.#call('refresh', (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: { Accept: 'application/json' } }));
+    if (isGrantRejection(response)) throw new RefreshRejected();
+    return this.#readGrant(response, 'refresh');
+  }
+
+  /**
+   * POST {api}/Invoices/{id}/Pay with our bearer token and nothing of the caller's but the body and
+   * request id. Any HTTP answer comes back as a PayAnswer (the caller handles 401); a non-JSON
+   * answer is an UpstreamUnavailable (the charge may have happened), as are 5xx and timeouts.
+   */
+  async payInvoice(invoiceId: string, body: unknown, token: AccessToken, requestId: string): Promise<PayAnswer> {
+    const url = `${this.settings.apiUrl}/Invoices/${encodeURIComponent(invoiceId)}/Pay`;
+    const response = await this.#call('pay', (signal) =>
+      this.#http.post(url, JSON.stringify(body), {
+        signal,
+        headers: { Authorization: token.authorization(), 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': requestId },
+      }),
+    );
+    if (response.status >= 500) throw new UpstreamUnavailable(`iCG answered ${response.status}`, true);
+    if (response.status === 401) return { status: 401, body: null };
+    const parsed = parseJson(response);
+    if (parsed === undefined) throw new UpstreamUnavailable(`iCG answered ${response.status} without a JSON body`, response.status < 300);
+    return { status: response.status, body: parsed };
+  }
+
+  /** Closes pooled sockets so shutdown is not held open by keep-alive connections to iCG. */
+  close(): void {
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+
+  #readGrant(response: AxiosResponse<string>, operation: 'login' | 'refresh'): TokenGrant {
+    if (response.status !== 200) throw new UpstreamUnavailable(`iCG ${operation} answered ${response.status}`, false);
+    const body = parseJson(response);
+    if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable(`iCG ${operation} answer is not JSON`, false);
+    const grant = body as Record<string, unknown>;
+    const accessToken = grant['access_token'];
+    const expiresIn = grant['expires_in'];
+    const tokenType = grant['token_type'];
+    const refreshToken = grant['refresh_token'];
+    const expiresInSeconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
+    if (typeof accessToken !== 'string' || accessToken === '' || typeof expiresInSeconds !== 'number' || !(expiresInSeconds > 0) || (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer')) {
+      throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, false);
+    }
+    return {
+      accessToken: new AccessToken(accessToken),
+      expiresInSeconds,
+      refreshToken: typeof refreshToken === 'string' && refreshToken !== '' ? new Secret(refreshToken) : null,
+    };
+  }
+
+  /** Runs one call under a hard deadline (the socket timeout alone would let a trickling answer run on). */
+  async #call(operation: Operation, send: (signal: AbortSignal) => Promise<AxiosResponse<string>>): Promise<AxiosResponse<string>> {
+    const started = process.hrtime.bigint();
+    const observe = (outcome: string) => this.metrics.upstreamDuration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    let response: AxiosResponse<string>;
+    try {
+      response = await send(AbortSignal.timeout(this.settings.timeoutMs));
+    } catch (error) {
+      const failure = describeFailure(error, operation, this.settings.timeoutMs);
+      observe(failure instanceof UpstreamTimeout ? 'timeout' : 'network_error');
+      throw failure;
+    }
+    observe(outcomeOf(response.status));
+    return response;
+  }
+}
+
+function outcomeOf(status: number): string {
+  if (status === 401) return 'unauthorized';
+  if (status >= 500) return 'server_error';
+  if (status >= 400) return 'client_error';
+  return 'success';
+}
+
+/** Turns an axios failure into our error, keeping only the error code (never URL, headers or body). */
+function describeFailure(error: unknown, operation: Operation, timeoutMs: number): UpstreamTimeout | UpstreamUnavailable {
+  const code = error instanceof AxiosError ? (error.code ?? 'unknown') : 'unknown';
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED') return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`);
+  // Refused or unresolvable: the request never left this host, so nothing can have been charged.
+  const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+  return new UpstreamUnavailable(`iCG ${operation} failed (${code})`, operation === 'pay' && !neverSent);
+}
+
+/** iCG says the grant itself is wrong (bad credentials or refresh token), as opposed to being down. */
+function isGrantRejection(response: AxiosResponse<string>): boolean {
+  if (response.status === 401 || response.status === 403) return true;
+  if (response.status !== 400) return false;
+  const body = parseJson(response);
+  const error = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['error'] : undefined;
+  return error === 'invalid_grant' || error === 'invalid_client' || error === 'unauthorized_client';
+}
+
+function parseJson(response: AxiosResponse<string>): unknown {
+  const type = String(response.headers['content-type'] ?? '');
+  if (!/json/i.test(type) || typeof response.data !== 'string') return undefined;
+  try {
+    return JSON.parse(response.data) as unknown;
+  } catch {
+    return undefined;
+  }
+}

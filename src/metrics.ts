@@ -1,0 +1,96 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const PREFIX = 'icg_bff_';
+
+/** Latency buckets in seconds, from a sub-millisecond proxy hop to a slow gateway. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Every metric the service exports, on a registry of its own (no global state, so two app instances
+ * in one test process keep separate counts). Names follow Prometheus conventions: base units,
+ * `_seconds`, `_total`, one `icg_bff_` prefix.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: `${PREFIX}http_request_duration_seconds`,
+      help: 'Time to answer an HTTP request, by method, route template and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    upstreamDuration: new Histogram({
+      name: `${PREFIX}icg_request_duration_seconds`,
+      help: 'Time of each call to iCG, by operation (login, refresh, pay) and outcome',
+      labelNames: ['operation', 'outcome'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    tokenAcquisitions: new Counter({
+      name: `${PREFIX}token_acquisitions_total`,
+      help: 'Logins and refreshes against iCG, by kind (login, refresh) and result (success, rejected, failed)',
+      labelNames: ['kind', 'result'] as const,
+      registers,
+    }),
+    tokenExpiry: new Gauge({
+      name: `${PREFIX}token_expiry_seconds`,
+      help: 'Seconds until the access token this process holds expires (0 when it holds none)',
+      registers,
+    }),
+    tokenLockWaits: new Counter({
+      name: `${PREFIX}token_lock_waits_total`,
+      help: 'Times this process waited for another instance to finish a login',
+      registers,
+    }),
+    tokenInvalidations: new Counter({
+      name: `${PREFIX}token_invalidations_total`,
+      help: 'Access tokens dropped after iCG answered 401',
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: `${PREFIX}rate_limited_total`,
+      help: 'Requests answered 429, by limit (client, invoice)',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
+    originRejected: new Counter({
+      name: `${PREFIX}origin_rejected_total`,
+      help: 'Requests answered 403 because their Origin is not allowed',
+      registers,
+    }),
+    idempotentReplays: new Counter({
+      name: `${PREFIX}idempotent_replays_total`,
+      help: 'Requests answered from a stored Idempotency-Key result without calling iCG',
+      registers,
+    }),
+    inFlightConflicts: new Counter({
+      name: `${PREFIX}in_flight_conflicts_total`,
+      help: 'Requests answered 409 because the same invoice or Idempotency-Key was in flight, by guard',
+      labelNames: ['guard'] as const,
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: `${PREFIX}redis_errors_total`,
+      help: 'Redis commands that failed, by operation',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: `${PREFIX}redis_up`,
+      help: '1 when the Redis connection is ready, 0 when it is not (also 1 in memory mode)',
+      registers,
+    }),
+    degradedOperations: new Counter({
+      name: `${PREFIX}degraded_operations_total`,
+      help: 'Operations that fell back to in-process state because Redis was unreachable, by operation',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

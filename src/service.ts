@@ -1,0 +1,131 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream } from 'pino';
+import type Redis from 'ioredis';
+import { createApp, type AppDeps } from './app';
+import type { Config } from './config';
+import { IdempotencyStore } from './guards/idempotency';
+import { InvoiceLocks } from './guards/invoice-lock';
+import { IcgClient } from './icg/client';
+import { TokenManager } from './icg/token-manager';
+import { createRateLimiters } from './http/rate-limit';
+import { createLogger, type Logger } from './logger';
+import { createMetrics } from './metrics';
+import { createRedis, waitForRedis } from './redis';
+import { MemoryState } from './state/memory-state';
+import { RedisState } from './state/redis-state';
+
+export interface RunningService {
+  readonly url: string;
+  readonly server: Server;
+  readonly deps: AppDeps;
+  readonly logger: Logger;
+  /** Stops taking connections, lets in-flight requests finish (up to SHUTDOWN_DRAIN_MS), closes Redis. */
+  shutdown(): Promise<void>;
+}
+
+/** How long start-up waits for Redis before serving degraded (readiness says so meanwhile). */
+const REDIS_STARTUP_WAIT_MS = 3000;
+
+/**
+ * Timeouts derived from ICG_TIMEOUT_MS so every lock outlives the work it guards: a login may try
+ * the refresh grant and then the password grant; a pay may wait for a token, pay, get a new token
+ * after a 401 and pay once more.
+ */
+export function guardTimings(timeoutMs: number) {
+  const loginLockTtlMs = 2 * timeoutMs + 1000;
+  const tokenWaitMs = loginLockTtlMs + 1000;
+  const payBudgetMs = 2 * timeoutMs + 2 * tokenWaitMs + 1000;
+  return { loginLockTtlMs, tokenWaitMs, payLockTtlMs: payBudgetMs + 5000 };
+}
+
+/** Builds every dependency from the config (the composition root), starts listening, wires shutdown. */
+export async function startService(config: Config, options: { logDestination?: DestinationStream } = {}): Promise<RunningService> {
+  const logger = createLogger(config, options.logDestination);
+  if (config.sandbox) {
+    logger.warn(
+      { event: 'sandbox_mode', icgUrl: config.icg.apiUrl },
+      'SANDBOX MODE: iCG is the built-in simulator, PAYMENTS ARE SIMULATED and nothing is charged. Set ICG_AUTH_URL, ICG_API_URL and the credentials to use the real iCG.',
+    );
+  }
+  const metrics = createMetrics();
+  const local = new MemoryState();
+  let redis: Redis | null = null;
+  if (config.redis.url) {
+    redis = createRedis(config.redis, logger, metrics);
+    if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS))) logger.warn({ event: 'redis_unavailable_at_start' }, 'redis is not reachable yet: serving degraded and reconnecting in the background');
+  } else {
+    metrics.redisUp.set(1);
+    logger.warn({ event: 'memory_state' }, 'REDIS_URL is unset: token, limits and idempotency live in this process only (single instance, development only)');
+  }
+  const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
+  const timings = guardTimings(config.icg.timeoutMs);
+  const icg = new IcgClient(config.icg, metrics);
+  const tokens = new TokenManager({
+    client: icg,
+    state,
+    clientId: config.icg.clientId,
+    username: config.icg.username,
+    policy: config.token,
+    backoff: { baseMs: config.icg.loginBackoffMs, maxMs: config.icg.loginBackoffMaxMs },
+    lockTtlMs: timings.loginLockTtlMs,
+    waitTimeoutMs: timings.tokenWaitMs,
+    logger,
+    metrics,
+  });
+  // Redis came back (perhaps empty after a restart): put the shared token there again.
+  redis?.on('ready', () => void tokens.republish());
+  let isShuttingDown = false;
+  const deps: AppDeps = {
+    config,
+    logger,
+    metrics,
+    state,
+    icg,
+    tokens,
+    locks: new InvoiceLocks(state, local, timings.payLockTtlMs, metrics, logger),
+    idempotency: new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger),
+    limiters: createRateLimiters(config, redis, metrics, logger),
+    isShuttingDown: () => isShuttingDown,
+  };
+  const app = createApp(deps);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
+  });
+  // Slow-loris and idle keep-alive bounds: a client cannot hold a socket open indefinitely.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000 + timings.payLockTtlMs;
+  server.keepAliveTimeout = 5_000;
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+
+  let shutdownPromise: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      isShuttingDown = true;
+      logger.info({ event: 'shutdown_started', drainMs: config.http.shutdownDrainMs }, 'draining: no new connections, finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A keep-alive socket turns idle when its in-flight answer is sent: close it then, not at the drain timeout.
+      server.closeIdleConnections();
+      const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
+      let drainTimer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (drainTimer = setTimeout(() => resolve(false), config.http.shutdownDrainMs)))]);
+      clearTimeout(drainTimer);
+      clearInterval(idleSweeper);
+      if (!drained) {
+        logger.warn({ event: 'shutdown_drain_timeout' }, 'drain timeout: closing the remaining connections');
+        server.closeAllConnections();
+        await closed;
+      }
+      deps.limiters.close();
+      icg.close();
+      local.close();
+      if (redis) await redis.quit().catch(() => redis?.disconnect());
+      logger.info({ event: 'shutdown_complete' }, 'shutdown complete');
+    })();
+    return shutdownPromise;
+  };
+  logger.info({ event: 'listening', url, sandbox: config.sandbox, redis: redis ? 'redis' : 'memory' }, `icg-bff listening on ${url}`);
+  return { url, server, deps, logger, shutdown };
+}

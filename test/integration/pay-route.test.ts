@@ -1,0 +1,154 @@
+import { startHarness, payBody, postJson, type Harness } from '../support/harness';
+
+const LIMITS = { RATE_LIMIT_MAX: '1000', RATE_LIMIT_INVOICE_MAX: '1000' };
+
+describe('POST /pay/:invoiceId', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ env: { ...LIMITS, ICG_TIMEOUT_MS: '500' } });
+  });
+  afterAll(async () => h.close());
+  beforeEach(() => h.icg.reset());
+
+  it('pays through iCG and relays its status and JSON body', async () => {
+    const res = await postJson(`${h.url}/pay/112`, payBody());
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.body).toMatchObject({ Status: 'Approved', ReferenceNumber: '112' });
+    expect(h.icg.stats.pays).toBe(1);
+  });
+
+  it('relays no upstream Set-Cookie or internal headers', async () => {
+    const res = await postJson(`${h.url}/pay/113`, payBody());
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('x-aspnet-version')).toBeNull();
+  });
+
+  it('forwards only our bearer token, content type, accept and the request id', async () => {
+    await postJson(`${h.url}/pay/114`, payBody(), { Authorization: 'Bearer client-supplied', Cookie: 'session=abc', 'X-Request-Id': 'req-114', 'X-Forwarded-For': '1.2.3.4', 'X-Custom': 'x' });
+    const received = h.icg.received.at(-1);
+    expect(received?.headers['authorization']).toMatch(/^Bearer ey/);
+    expect(received?.headers['authorization']).not.toContain('client-supplied');
+    expect(received?.headers['x-request-id']).toBe('req-114');
+    expect(received?.headers['content-type']).toBe('application/json');
+    expect(received?.headers['accept']).toBe('application/json');
+    for (const header of ['cookie', 'x-forwarded-for', 'x-custom', 'origin']) expect(received?.headers[header]).toBeUndefined();
+  });
+
+  it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
+    const kept = await postJson(`${h.url}/pay/115`, payBody(), { 'X-Request-Id': 'abc-123' });
+    expect(kept.headers.get('x-request-id')).toBe('abc-123');
+    const replaced = await postJson(`${h.url}/pay/115x`, payBody(), { 'X-Request-Id': 'bad id with spaces' });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it.each([
+    ['a path-traversal id', '..%2F..%2Fadmin'],
+    ['an id with a semicolon', '1;2'],
+    ['an over-long id', 'x'.repeat(65)],
+    ['an id with spaces', 'inv%201'],
+  ])('answers 400 problem+json for %s and never calls iCG', async (_name, id) => {
+    const res = await postJson(`${h.url}/pay/${id}`, payBody());
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 400, title: expect.any(String), requestId: res.headers.get('x-request-id') });
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const res = await fetch(`${h.url}/pay/116`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'Amount=1' });
+    expect(res.status).toBe(415);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const missing = await fetch(`${h.url}/pay/116`, { method: 'POST' });
+    expect(missing.status).toBe(415);
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('answers 400 for malformed JSON and for a non-object body', async () => {
+    expect((await postJson(`${h.url}/pay/117`, '{"Amount": 1,')).status).toBe(400);
+    expect((await postJson(`${h.url}/pay/117`, '[1,2]')).status).toBe(400);
+    expect((await postJson(`${h.url}/pay/117`, '"text"')).status).toBe(400);
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const res = await postJson(`${h.url}/pay/118`, payBody({ Description: 'x'.repeat(17 * 1024) }));
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('answers 415 for a compressed body rather than inflating it', async () => {
+    const res = await fetch(`${h.url}/pay/118`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: 'x' });
+    expect(res.status).toBe(415);
+  });
+
+  it('answers 400 with field pointers for invalid fields', async () => {
+    const res = await postJson(`${h.url}/pay/119`, { Amount: -5, Method: 'card' });
+    expect(res.status).toBe(400);
+    expect(res.body['errors']).toEqual(expect.arrayContaining([expect.objectContaining({ pointer: '/Amount' }), expect.objectContaining({ pointer: '/Type' }), expect.objectContaining({ pointer: '/Method' })]));
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('relays iCG 4xx answers with their status and body', async () => {
+    h.icg.faults.payStatus = 404;
+    const res = await postJson(`${h.url}/pay/120`, payBody());
+    expect(res.status).toBe(404);
+    expect(res.body).toHaveProperty('Message');
+  });
+
+  it('relays a declined payment as iCG answers it (200)', async () => {
+    const res = await postJson(`${h.url}/pay/121`, payBody({ Method: { CardNumber: '4000000000000002' } }));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ Status: 'Declined' });
+  });
+
+  it('answers 502 for an iCG 5xx without relaying upstream internals', async () => {
+    h.icg.faults.payStatus = 500;
+    const res = await postJson(`${h.url}/pay/122`, payBody());
+    expect(res.status).toBe(502);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const text = JSON.stringify(res.body);
+    expect(text).not.toMatch(/db01|StackTrace|ExceptionMessage|127\.0\.0\.1/);
+    expect(h.icg.stats.pays).toBe(1);
+  });
+
+  it('answers 502 when iCG answers something that is not JSON', async () => {
+    h.icg.faults.payNonJson = true;
+    expect((await postJson(`${h.url}/pay/123`, payBody())).status).toBe(502);
+  });
+
+  it('answers 504 when iCG does not answer in time, and never retries the pay', async () => {
+    h.icg.faults.payHang = true;
+    const started = Date.now();
+    const res = await postJson(`${h.url}/pay/124`, payBody());
+    expect(res.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(h.icg.stats.pays).toBe(1);
+  });
+
+  it('answers 405 for other methods on the pay route', async () => {
+    const res = await fetch(`${h.url}/pay/125`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST, OPTIONS');
+  });
+
+  it('answers 404 problem+json for unknown paths', async () => {
+    const res = await fetch(`${h.url}/nope`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('POST /pay when iCG cannot be reached', () => {
+  it('answers 502 problem+json', async () => {
+    const h = await startHarness();
+    await h.icg.close();
+    const res = await postJson(`${h.url}/pay/200`, payBody());
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ status: 502, requestId: expect.any(String) });
+    await Promise.all(h.services.map((s) => s.shutdown()));
+  });
+});

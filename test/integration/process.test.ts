@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startIcgSandbox } from '../../src/sandbox/icg-sandbox';
+import { freePort } from '../support/redis-server';
+import { payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
+
+const MAIN = path.resolve(__dirname, '../../dist/main.js');
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** Runs the built service as ops do (`node dist/main.js`) with exactly `env` (plus PATH). */
+async function startProcess(env: Record<string, string>): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15000;
+  while (!(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null) throw new Error(`service exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`service did not start:\n${output}`);
+    await sleep(50);
+  }
+  return { child, url, output: () => output };
+}
+
+async function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code;
+}
+
+describe('the service process', () => {
+  it('starts in sandbox mode with no configuration, says so loudly, and pays', async () => {
+    const started = await startProcess({});
+    try {
+      // Development logs are pretty-printed by a worker thread: give it a moment.
+      for (let i = 0; i < 40 && !/SANDBOX MODE/.test(started.output()); i += 1) await sleep(50);
+      expect(started.output()).toMatch(/SANDBOX MODE.*PAYMENTS ARE SIMULATED/);
+      const res = await postJson(`${started.url}/pay/1`, payBody());
+      expect(res.status).toBe(200);
+      expect((await fetch(`${started.url}/readyz`)).status).toBe(200);
+    } finally {
+      started.child.kill('SIGTERM');
+      expect(await exitOf(started.child)).toBe(0);
+    }
+  });
+
+  it('refuses to start in production without credentials or Redis, naming each variable', async () => {
+    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', ICG_PASSWORD: 'p4ss-never-printed', PORT: 'abc' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitOf(child)).not.toBe(0);
+    for (const name of ['PORT', 'ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'REDIS_URL']) expect(stderr).toContain(`${name}:`);
+    expect(stderr).not.toContain('p4ss-never-printed');
+    expect(stderr).not.toContain('abc');
+  });
+
+  it('never prints the password inside REDIS_URL when it is invalid', async () => {
+    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', REDIS_URL: 'http://user:redis-pw-secret@host:6379' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitOf(child)).toBe(1);
+    expect(stderr).toContain('REDIS_URL:');
+    expect(stderr).not.toContain('redis-pw-secret');
+  });
+
+  it('finishes an in-flight pay on SIGTERM, then exits 0 and takes no new connections', async () => {
+    const icg = await startIcgSandbox();
+    icg.faults.payDelayMs = 1500;
+    const started = await startProcess(testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info' }));
+    try {
+      const inFlight = postJson(`${started.url}/pay/draining-1`, payBody());
+      while (icg.stats.pays === 0) await sleep(20);
+      started.child.kill('SIGTERM');
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(await exitOf(started.child)).toBe(0);
+      await expect(fetch(`${started.url}/healthz`)).rejects.toThrow();
+      expect(started.output()).toContain('shutdown_complete');
+    } finally {
+      started.child.kill('SIGKILL');
+      await icg.close();
+    }
+  });
+
+  it('exits within the drain timeout even when a pay hangs', async () => {
+    const icg = await startIcgSandbox();
+    icg.faults.payHang = true;
+    const started = await startProcess(testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_TIMEOUT_MS: '30000', SHUTDOWN_DRAIN_MS: '500' }));
+    try {
+      const inFlight = postJson(`${started.url}/pay/hung-1`, payBody()).catch(() => 'connection closed');
+      while (icg.stats.pays === 0) await sleep(20);
+      const stopAt = Date.now();
+      started.child.kill('SIGTERM');
+      expect(await exitOf(started.child)).toBe(0);
+      expect(Date.now() - stopAt).toBeLessThan(3000);
+      await inFlight;
+    } finally {
+      started.child.kill('SIGKILL');
+      await icg.close();
+    }
+  });
+});

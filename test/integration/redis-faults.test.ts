@@ -1,0 +1,90 @@
+import Redis from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisProcess } from '../support/redis-server';
+import { startHarness, payBody, postJson, type Harness } from '../support/harness';
+
+const LIMITS = { RATE_LIMIT_MAX: '100000', RATE_LIMIT_INVOICE_MAX: '100000' };
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(100);
+  }
+}
+
+describe('when Redis fails', () => {
+  let redis: RedisProcess;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await RedisProcess.start();
+    h = await startHarness({ redisUrl: redis.url, env: LIMITS, instances: 2 });
+  });
+  afterEach(async () => {
+    await h.close();
+    await redis.kill();
+  });
+
+  it('keeps paying with the cached token, answers quickly, and refuses keyed pays with 503', async () => {
+    expect((await postJson(`${h.url}/pay/r1`, payBody())).status).toBe(200);
+    await redis.kill();
+    const started = Date.now();
+    const res = await postJson(`${h.url}/pay/r2`, payBody());
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const keyed = await postJson(`${h.url}/pay/r3`, payBody(), { 'Idempotency-Key': 'redis-down-key-1' });
+    expect(keyed.status).toBe(503);
+    expect(Number(keyed.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(h.icg.stats.pays).toBe(2);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/icg_bff_redis_up 0/);
+    expect(metrics).toMatch(/icg_bff_degraded_operations_total\{operation="invoice_lock"\} [1-9]/);
+  });
+
+  it('still guards one invoice within an instance while Redis is down', async () => {
+    expect((await postJson(`${h.url}/pay/r4`, payBody())).status).toBe(200);
+    await redis.kill();
+    h.icg.faults.payDelayMs = 300;
+    const results = await Promise.all([postJson(`${h.url}/pay/r5`, payBody()), postJson(`${h.url}/pay/r5`, payBody())]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+  });
+
+  it('logs in without the shared lock when Redis is down and no token is cached', async () => {
+    await redis.kill();
+    expect((await postJson(`${h.url}/pay/r6`, payBody())).status).toBe(200);
+    expect(h.icg.stats.logins).toBe(1);
+  });
+
+  it('answers within the command timeout when Redis hangs', async () => {
+    expect((await postJson(`${h.url}/pay/r7`, payBody())).status).toBe(200);
+    redis.pause();
+    try {
+      const started = Date.now();
+      const res = await postJson(`${h.url}/pay/r8`, payBody());
+      expect(res.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('tells the truth in /readyz while /healthz stays 200, and heals without a restart', async () => {
+    expect((await postJson(`${h.url}/pay/r9`, payBody())).status).toBe(200);
+    await redis.kill();
+    const ready = await fetch(`${h.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'not_ready', checks: { redis: { status: 'down' }, token: { status: 'up' } } });
+    expect((await fetch(`${h.url}/healthz`)).status).toBe(200);
+
+    await redis.restart();
+    await waitFor(async () => (await fetch(`${h.url}/readyz`)).status === 200, 10000);
+    // The token is written back, so the other instance uses it instead of logging in again.
+    const client = new Redis(redis.url);
+    await waitFor(async () => (await client.keys(`${h.config.redis.keyPrefix}token:*`)).length === 1, 5000);
+    await client.quit();
+    expect((await postJson(`${h.services[1]?.url}/pay/r10`, payBody())).status).toBe(200);
+    expect(h.icg.stats.logins).toBe(1);
+    const keyed = await postJson(`${h.url}/pay/r11`, payBody(), { 'Idempotency-Key': 'redis-back-key-1' });
+    expect(keyed.status).toBe(200);
+  });
+});

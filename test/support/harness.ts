@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config';
+import { startIcgSandbox, type IcgSandbox, type SandboxOptions } from '../../src/sandbox/icg-sandbox';
+import { startService, type RunningService } from '../../src/service';
+
+/** The Redis the test run uses (see global-setup). */
+export function testRedisUrl(): string {
+  const url = process.env['TEST_REDIS_URL'];
+  if (!url) throw new Error('TEST_REDIS_URL is unset: run the tests through jest (npm test)');
+  return url;
+}
+
+/** Captures a service's JSON log lines for assertions (redaction, one line per request). */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.lines.push(...chunk.toString().split('\n').filter(Boolean));
+    callback();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+  records(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
+export interface HarnessOptions {
+  /** How many app instances share the one Redis prefix. */
+  instances?: number;
+  /** Environment variables (names as ops set them) on top of the test defaults. */
+  env?: Record<string, string>;
+  sandbox?: SandboxOptions;
+  /** An external sandbox to share (e.g. two harnesses, one iCG). */
+  icg?: IcgSandbox;
+  /** false: no REDIS_URL (memory state). */
+  redisUrl?: string | false;
+}
+
+export interface Harness {
+  readonly icg: IcgSandbox;
+  readonly services: RunningService[];
+  readonly logs: LogCapture[];
+  readonly config: Config;
+  /** The first instance's base URL. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The env a test service starts with: the sandbox's URLs and credentials, a Redis prefix of its own. */
+export function testEnv(icg: IcgSandbox, redisUrl: string | false, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    ICG_AUTH_URL: icg.url,
+    ICG_API_URL: icg.url,
+    ICG_CLIENT_ID: 'sandbox-client',
+    ICG_USERNAME: 'sandbox-merchant',
+    ICG_PASSWORD: 'sandbox-password',
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    REDIS_KEY_PREFIX: `test:${randomUUID().slice(0, 8)}:`,
+    LOG_LEVEL: 'debug',
+    ...extra,
+  };
+}
+
+/** Starts the iCG sandbox and N service instances on one Redis prefix, over real HTTP on loopback. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const icg = options.icg ?? (await startIcgSandbox(options.sandbox ?? {}));
+  const redisUrl = options.redisUrl === undefined ? testRedisUrl() : options.redisUrl;
+  const config = loadConfig(testEnv(icg, redisUrl, options.env));
+  const logs: LogCapture[] = [];
+  const services: RunningService[] = [];
+  for (let i = 0; i < (options.instances ?? 1); i += 1) {
+    const log = new LogCapture();
+    logs.push(log);
+    services.push(await startService(config, { logDestination: log }));
+  }
+  const first = services[0];
+  if (!first) throw new Error('a harness needs at least one instance');
+  return {
+    icg,
+    services,
+    logs,
+    config,
+    url: first.url,
+    close: async () => {
+      await Promise.all(services.map((service) => service.shutdown()));
+      if (!options.icg) await icg.close();
+    },
+  };
+}
+
+/** A valid pay body with a test card (approved by the sandbox). */
+export function payBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { Amount: 12.5, Type: 'D', Description: 'order 1001', Method: { CardNumber: '4111111111111111', Cvv: '123', Expiration: '1229' }, ...overrides };
+}
+
+/** POSTs JSON with fetch (real HTTP), returning status, headers and parsed body. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await response.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    parsed = { raw: text };
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}

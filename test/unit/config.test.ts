@@ -1,0 +1,94 @@
+import { inspect } from 'node:util';
+import { ConfigError, loadConfig } from '../../src/config';
+
+const production = {
+  NODE_ENV: 'production',
+  ICG_AUTH_URL: 'https://auth.icheckdev.com',
+  ICG_API_URL: 'https://process.icheckdev.com',
+  ICG_CLIENT_ID: 'audience-id',
+  ICG_USERNAME: 'merchant',
+  ICG_PASSWORD: 'hunter2-the-password',
+  REDIS_URL: 'redis://:redis-secret-pw@redis.internal:6379',
+};
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('starts in sandbox mode with no configuration outside production', () => {
+    const config = loadConfig({});
+    expect(config.env).toBe('development');
+    expect(config.sandbox).toBe(true);
+    expect(config.redis.url).toBeNull();
+    expect(config.port).toBe(8080);
+  });
+
+  it('merges config/<env>.json under environment variables', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).logLevel).toBe('silent');
+    expect(loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+    expect(loadConfig(production).http.checkoutPage).toBe(false);
+  });
+
+  it('accepts a complete production configuration and freezes it', () => {
+    const config = loadConfig(production);
+    expect(config.sandbox).toBe(false);
+    expect(config.icg.apiUrl).toBe('https://process.icheckdev.com');
+    expect(Object.isFrozen(config.icg)).toBe(true);
+    expect(config.icg.password.reveal()).toBe('hunter2-the-password');
+  });
+
+  it('never falls back to the sandbox or memory in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    for (const name of ['ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'REDIS_URL']) {
+      expect(problems.some((p) => p.startsWith(`${name}:`))).toBe(true);
+    }
+  });
+
+  it('requires https for iCG in production, except on loopback', () => {
+    expect(problemsOf({ ...production, ICG_API_URL: 'http://process.icheckdev.com' })).toEqual([expect.stringMatching(/^ICG_API_URL: must use https/)]);
+    expect(problemsOf({ ...production, ICG_API_URL: 'http://127.0.0.1:4010', ICG_AUTH_URL: 'http://localhost:4010' })).toEqual([]);
+  });
+
+  it('names every bad variable at once and never prints a value', () => {
+    const env = { ...production, PORT: 'eighty', LOG_LEVEL: 'loud', REDIS_URL: 'http://:redis-secret-pw@x', ICG_TIMEOUT_MS: '-1', TRUST_PROXY: 'true', CORS_ORIGINS: 'not an origin' };
+    let message = '';
+    try {
+      loadConfig(env);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of ['PORT', 'LOG_LEVEL', 'REDIS_URL', 'ICG_TIMEOUT_MS', 'TRUST_PROXY', 'CORS_ORIGINS']) expect(message).toContain(`${name}:`);
+    for (const value of ['redis-secret-pw', 'hunter2-the-password', 'eighty', 'loud']) expect(message).not.toContain(value);
+  });
+
+  it('requires both iCG URLs or neither', () => {
+    expect(problemsOf({ ICG_AUTH_URL: 'http://127.0.0.1:1' })).toEqual(expect.arrayContaining([expect.stringMatching(/^ICG_API_URL: is required/)]));
+  });
+
+  it('parses TRUST_PROXY as false, a hop count or a subnet list', () => {
+    expect(loadConfig({}).http.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).http.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    expect(problemsOf({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
+  });
+
+  it('normalises CORS_ORIGINS to origins', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'https://shop.example.com, http://localhost:3000/' }).http.corsOrigins).toEqual(['https://shop.example.com', 'http://localhost:3000']);
+    expect(problemsOf({ CORS_ORIGINS: 'https://shop.example.com/checkout' })).toHaveLength(1);
+  });
+
+  it('prints secrets as [redacted] however they are turned into text', () => {
+    const config = loadConfig(production);
+    const text = `${JSON.stringify(config)} ${String(config.icg.password)} ${inspect(config, { depth: 5 })}`;
+    expect(text).not.toContain('hunter2-the-password');
+    expect(text).not.toContain('redis-secret-pw');
+    expect(text).toContain('[redacted]');
+  });
+});
