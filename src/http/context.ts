@@ -8,6 +8,8 @@ export interface RequestContext {
   invoiceId?: string;
   body?: Record<string, unknown>;
   idempotency?: Reservation;
+  /** Set once the pay is on its way to iCG: from then on only the forwarder may settle the reservation. */
+  isForwarding?: boolean;
   upstream?: { status: number; durationMs: number };
 }
 

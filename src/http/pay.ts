@@ -48,8 +48,8 @@ function jsonBody(limitBytes: number): RequestHandler[] {
 
 /**
  * Idempotency-Key handling: replay a stored answer, refuse a reused or in-flight key, or reserve it
- * for this request. A reservation the request leaves unsettled (a 429 below, a client that went
- * away) is abandoned when the response closes, so the key can be retried.
+ * for this request. A reservation the request leaves unsettled before forwarding (a 429 below, a
+ * client that went away early) is abandoned when the response closes, so the key can be retried.
  */
 function idempotency(store: IdempotencyStore, metrics: Metrics): RequestHandler {
   return async (req, res, next) => {
@@ -82,8 +82,9 @@ function idempotency(store: IdempotencyStore, metrics: Metrics): RequestHandler 
       case 'new': {
         const { reservation } = admission;
         context.idempotency = reservation;
+        // A client that hangs up while its pay is at iCG must not free the key: the pay may still charge.
         res.once('close', () => {
-          if (!reservation.isSettled) void reservation.abandon();
+          if (!reservation.isSettled && !context.isForwarding) void reservation.abandon();
         });
         next();
       }
@@ -102,6 +103,7 @@ function forward(deps: PayRouteDeps): RequestHandler {
     const context = contextOf(res);
     const invoiceId = context.invoiceId ?? '';
     const reservation = context.idempotency;
+    context.isForwarding = true;
     const release = await deps.locks.acquire(invoiceId);
     if (!release) {
       deps.metrics.inFlightConflicts.inc({ guard: 'invoice' });

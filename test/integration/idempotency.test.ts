@@ -81,6 +81,23 @@ describe('Idempotency-Key', () => {
     expect(h.icg.stats.pays).toBe(1);
   });
 
+  it('keeps the key when the client hangs up while its pay is at iCG, and replays the outcome', async () => {
+    h.icg.faults.payDelayMs = 300;
+    const key = newKey();
+    const abort = new AbortController();
+    const hungUp = fetch(`${a()}/pay/910`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key }, body: JSON.stringify(payBody()), signal: abort.signal }).catch(() => 'aborted');
+    while (h.icg.stats.pays === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    abort.abort();
+    expect(await hungUp).toBe('aborted');
+    const duringPay = await postJson(`${b()}/pay/910`, payBody(), { 'Idempotency-Key': key });
+    expect(duringPay.status).toBe(409);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const retry = await postJson(`${b()}/pay/910`, payBody(), { 'Idempotency-Key': key });
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(h.icg.stats.pays).toBe(1);
+  });
+
   it('stores nothing for a request rejected before reaching iCG, so the key stays usable', async () => {
     const key = newKey();
     expect((await postJson(`${a()}/pay/908`, { Amount: -1, Type: 'D' }, { 'Idempotency-Key': key })).status).toBe(400);
