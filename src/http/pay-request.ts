@@ -67,6 +67,9 @@ export function parsePayBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequest('The request body must be a JSON object', [{ pointer: '', detail: 'must be a JSON object' }]);
   }
+  if (nestingDepth(body) > MAX_DEPTH) {
+    throw new InvalidRequest(`The request body nests deeper than ${MAX_DEPTH} levels`, [{ pointer: '', detail: `must not nest deeper than ${MAX_DEPTH} levels` }]);
+  }
   const record = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const seen = new Map<string, string>();
@@ -91,6 +94,23 @@ export function parsePayBody(body: unknown): Record<string, unknown> {
   }
   if (errors.length > 0) throw new InvalidRequest('The payment request has invalid fields', errors);
   return record;
+}
+
+/** Deeper JSON than any payment needs; it would also overflow the stack of every recursive serialiser. */
+const MAX_DEPTH = 32;
+
+/** How deeply arrays and objects nest in `value`, measured without recursion (the input is hostile). */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_DEPTH) return deepest;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 /** RFC 6901 escaping for a JSON pointer segment. */

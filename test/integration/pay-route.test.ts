@@ -92,6 +92,12 @@ describe('POST /pay/:invoiceId', () => {
     expect(h.icg.stats.pays).toBe(0);
   });
 
+  it('answers 400, not 500, for a deeply nested body with an Idempotency-Key', async () => {
+    const res = await postJson(`${h.url}/pay/119b`, `{"Amount":1,"Type":"D","X":${'['.repeat(5000)}${']'.repeat(5000)}}`, { 'Idempotency-Key': 'deep-body-key-1' });
+    expect(res.status).toBe(400);
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
   it('relays iCG 4xx answers with their status and body', async () => {
     h.icg.faults.payStatus = 404;
     const res = await postJson(`${h.url}/pay/120`, payBody());

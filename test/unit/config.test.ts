@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, loadConfig } from '../../src/config';
+import { sentinelOptions } from '../../src/redis';
 
 const production = {
   NODE_ENV: 'production',
@@ -90,5 +94,25 @@ describe('configuration', () => {
     expect(text).not.toContain('hunter2-the-password');
     expect(text).not.toContain('redis-secret-pw');
     expect(text).toContain('[redacted]');
+  });
+
+  it('refuses a secret written into config/ instead of the environment', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'icg-bff-config-'));
+    writeFileSync(path.join(dir, 'default.json'), JSON.stringify({ PORT: 1, ICG_PASSWORD: 'in-a-file-secret' }));
+    expect(() => loadConfig({}, dir)).toThrow(/ICG_PASSWORD: is a secret and may only come from the environment/);
+    expect(() => loadConfig({}, dir)).not.toThrow(/in-a-file-secret/);
+  });
+
+  it('reads Sentinel addresses, master name, password and db from a redis+sentinel URL', () => {
+    expect(sentinelOptions('redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26380/mymaster/2')).toEqual({
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26380 },
+      ],
+      name: 'mymaster',
+      password: 's3cret',
+      db: 2,
+    });
+    expect(sentinelOptions('redis://127.0.0.1:6379')).toBeNull();
   });
 });

@@ -45,6 +45,12 @@ describe('pay body', () => {
     expect(errorsOf({ Amount: 1, amount: 2, Type: 'D' })).toEqual([expect.objectContaining({ pointer: '/amount' })]);
   });
 
+  it('rejects JSON nested deeper than any payment needs (it would overflow serialisers)', () => {
+    const deep = JSON.parse(`{"Amount":1,"Type":"D","X":${'['.repeat(8000)}${']'.repeat(8000)}}`) as unknown;
+    expect(errorsOf(deep)).toEqual([expect.objectContaining({ pointer: '' })]);
+    expect(errorsOf({ Amount: 1, Type: 'D', Method: { a: { b: { c: [1, [2]] } } } })).toEqual([]);
+  });
+
   it('checks the kind of known optional fields', () => {
     expect(errorsOf({ Amount: 1, Type: 'D', Method: 'card', Description: 5 }).map((e) => e.pointer)).toEqual(['/Description', '/Method']);
   });
