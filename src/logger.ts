@@ -59,3 +59,17 @@ function isInstalled(name: string): boolean {
     return false;
   }
 }
+
+/**
+ * A gate that opens at most once per `intervalMs`: for warnings that would otherwise repeat on every
+ * request while a dependency is down (the metrics count every occurrence; the log says it once).
+ */
+export function everyMs(intervalMs: number, now: () => number = Date.now): () => boolean {
+  let last = -Infinity;
+  return () => {
+    const current = now();
+    if (current - last < intervalMs) return false;
+    last = current;
+    return true;
+  };
+}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../logger';
+import { everyMs, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { MemoryState } from '../state/memory-state';
 import { StateUnavailable, type SharedState } from '../state/shared-state';
@@ -15,6 +15,8 @@ export type ReleaseLock = () => Promise<void>;
  * stops double clicks that land on the same instance.
  */
 export class InvoiceLocks {
+  readonly #shouldWarn = everyMs(10_000);
+
   constructor(
     private readonly shared: SharedState,
     private readonly local: MemoryState,
@@ -34,7 +36,7 @@ export class InvoiceLocks {
     } catch (error) {
       if (!(error instanceof StateUnavailable)) throw error;
       this.metrics.degradedOperations.inc({ operation: 'invoice_lock' });
-      this.logger.warn({ event: 'degraded_invoice_lock' }, 'redis unreachable: invoice lock taken in this process only');
+      if (this.#shouldWarn()) this.logger.warn({ event: 'degraded_invoice_lock' }, 'redis unreachable: invoice locks are taken in this process only');
       store = this.local;
       isAcquired = await store.setIfAbsent(key, owner, this.ttlMs);
     }

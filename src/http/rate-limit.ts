@@ -4,7 +4,7 @@ import type Redis from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Config } from '../config';
 import { RateLimited, ServiceUnavailable } from '../errors';
-import type { Logger } from '../logger';
+import { everyMs, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { contextOf } from './context';
 
@@ -91,9 +91,10 @@ export function createRateLimiters(config: Config, redis: Redis | null, metrics:
       prefix: `${config.redis.keyPrefix}rl:${name}:`,
       sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as Promise<RedisReply>,
     });
+    const shouldWarn = everyMs(10_000);
     return new FailoverStore(shared, local, config.rateLimit.onRedisDown, (operation) => {
       metrics.degradedOperations.inc({ operation });
-      logger.warn({ event: 'degraded_rate_limit', limit: name }, `redis unreachable: rate limit ${config.rateLimit.onRedisDown === 'open' ? 'counted in this process' : 'refusing requests'}`);
+      if (shouldWarn()) logger.warn({ event: 'degraded_rate_limit', limit: name }, `redis unreachable: rate limit ${config.rateLimit.onRedisDown === 'open' ? 'counted in this process' : 'refusing requests'}`);
     });
   };
   const limiter = (name: 'client' | 'invoice', limit: number, windowMs: number, keyGenerator?: (req: Request) => string): RequestHandler =>
