@@ -1,4 +1,3 @@
-import { everyMs } from '../../src/logger';
 import { nextBackoffMs, refreshMarginMs, tokenTimes } from '../../src/icg/token-timing';
 
 const policy = { refreshMarginMaxMs: 60_000, refreshMarginRatio: 0.1 };
@@ -30,17 +29,5 @@ describe('token expiry maths', () => {
     expect(nextBackoffMs(null, 1000, 8000)).toBe(1000);
     expect(nextBackoffMs(1000, 1000, 8000)).toBe(2000);
     expect(nextBackoffMs(8000, 1000, 8000)).toBe(8000);
-  });
-});
-
-describe('log throttling', () => {
-  it('opens at most once per interval', () => {
-    let now = 0;
-    const gate = everyMs(1000, () => now);
-    expect(gate()).toBe(true);
-    now = 999;
-    expect(gate()).toBe(false);
-    now = 1000;
-    expect(gate()).toBe(true);
   });
 });
