@@ -7,6 +7,7 @@ import type { TokenManager } from './icg/token-manager';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { SharedState } from './state/shared-state';
+import { checkoutRoutes } from './http/checkout';
 import { healthRoutes } from './http/health';
 import { metricsRoute } from './http/metrics-route';
 import { payRoutes } from './http/pay';
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(closeConnectionsWhenDraining(deps.isShuttingDown));
   app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
   app.use(metricsRoute(deps.metrics, deps.tokens, config.http.metricsToken));
+  if (config.http.checkoutPage) app.use(checkoutRoutes());
   app.use(
     payRoutes({
       icg: deps.icg,

@@ -116,7 +116,9 @@ function forward(deps: PayRouteDeps): RequestHandler {
       context.upstream = { status: answer.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
       deps.logger.debug({ event: 'icg_pay', requestId: context.requestId, invoiceId, upstreamStatus: answer.status, isKeyed: reservation !== undefined }, 'iCG answered the pay');
       const stored = { status: answer.status, contentType: 'application/json', body: answer.body } as const;
-      await reservation?.complete(stored);
+      // Both before answering, so a client that pays again at once meets neither the lock nor an in-flight key;
+      // issued in the same tick, ioredis pipelines them into one round trip.
+      await Promise.all([reservation?.complete(stored), release()]);
       sendAnswer(res, stored);
     } catch (error) {
       if (reservation) {
