@@ -1,0 +1,44 @@
+import path from 'node:path';
+import express, { type NextFunction, type Response, type Router } from 'express';
+
+/** src/public under ts-jest and tsx, dist/public after the build copies it there. */
+const PUBLIC_DIR = path.join(__dirname, '..', 'public');
+
+/**
+ * The page's assets by URL name. A fixed list, not a directory: nothing else in PUBLIC_DIR (a
+ * dotfile, an editor's backup) can be served, and there is no listing to browse.
+ */
+const ASSETS: Readonly<Record<string, string>> = {
+  'checkout.js': 'checkout.js',
+  'checkout.css': 'checkout.css',
+};
+
+/** Sends one file from PUBLIC_DIR. A missing file (a build without public/) is a 500, logged. */
+function sendPublicFile(res: Response, next: NextFunction, file: string, cacheControl: string): void {
+  res.sendFile(file, { root: PUBLIC_DIR, dotfiles: 'deny', headers: { 'Cache-Control': cacheControl } }, (error?: Error) => {
+    // After the headers went out the client has gone away mid-download: nothing left to answer.
+    if (error && !res.headersSent) next(error);
+  });
+}
+
+/**
+ * GET /checkout: a same-origin demo page that pays an invoice through POST /pay/:invoiceId, and its
+ * script and stylesheet. The CSP from security.ts applies (no inline code), so everything the page
+ * runs comes from these files. The HTML is never cached (it is the page a merchant copies and
+ * changes); the assets revalidate on every load.
+ */
+export function checkoutRoutes(): Router {
+  const router = express.Router();
+  router.get('/checkout', (_req, res, next) => {
+    sendPublicFile(res, next, 'checkout.html', 'no-store');
+  });
+  router.get('/checkout/:asset', (req, res, next) => {
+    const file = Object.hasOwn(ASSETS, req.params.asset) ? ASSETS[req.params.asset] : undefined;
+    if (file === undefined) {
+      next();
+      return;
+    }
+    sendPublicFile(res, next, file, 'no-cache');
+  });
+  return router;
+}
