@@ -27,6 +27,7 @@ export function securityHeaders(): RequestHandler {
         baseUri: ["'none'"],
       },
     },
+    frameguard: { action: 'deny' },
     crossOriginResourcePolicy: { policy: 'same-origin' },
     crossOriginOpenerPolicy: { policy: 'same-origin' },
     referrerPolicy: { policy: 'no-referrer' },
