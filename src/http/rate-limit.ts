@@ -117,7 +117,7 @@ export function createRateLimiters(config: Config, redis: Redis | null, metrics:
     });
   return {
     perClient: limiter('client', config.rateLimit.clientMax, config.rateLimit.clientWindowMs),
-    perInvoice: limiter('invoice', config.rateLimit.invoiceMax, config.rateLimit.invoiceWindowMs, (_req) => `invoice:${contextOfInvoice(_req)}`),
+    perInvoice: limiter('invoice', config.rateLimit.invoiceMax, config.rateLimit.invoiceWindowMs, contextOfInvoice),
     close: () => {
       for (const local of locals) local.shutdown();
     },

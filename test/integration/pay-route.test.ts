@@ -155,6 +155,6 @@ describe('POST /pay when iCG cannot be reached', () => {
     const res = await postJson(`${h.url}/pay/200`, payBody());
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ status: 502, requestId: expect.any(String) });
-    await Promise.all(h.services.map((s) => s.shutdown()));
+    await h.close();
   });
 });

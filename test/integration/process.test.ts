@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startIcgSandbox } from '../../src/sandbox/icg-sandbox';
 import { freePort } from '../support/redis-server';
-import { payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
+import { deleteKeys, payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
 
@@ -75,7 +75,8 @@ describe('the service process', () => {
   it('finishes an in-flight pay on SIGTERM, then exits 0 and takes no new connections', async () => {
     const icg = await startIcgSandbox();
     icg.faults.payDelayMs = 1500;
-    const started = await startProcess(testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info' }));
+    const env = testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info' });
+    const started = await startProcess(env);
     try {
       const inFlight = postJson(`${started.url}/pay/draining-1`, payBody());
       while (icg.stats.pays === 0) await sleep(20);
@@ -88,13 +89,15 @@ describe('the service process', () => {
     } finally {
       started.child.kill('SIGKILL');
       await icg.close();
+      await deleteKeys(testRedisUrl(), env['REDIS_KEY_PREFIX'] ?? 'none');
     }
   });
 
   it('exits within the drain timeout even when a pay hangs', async () => {
     const icg = await startIcgSandbox();
     icg.faults.payHang = true;
-    const started = await startProcess(testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_TIMEOUT_MS: '30000', SHUTDOWN_DRAIN_MS: '500' }));
+    const env = testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_TIMEOUT_MS: '30000', SHUTDOWN_DRAIN_MS: '500' });
+    const started = await startProcess(env);
     try {
       const inFlight = postJson(`${started.url}/pay/hung-1`, payBody()).catch(() => 'connection closed');
       while (icg.stats.pays === 0) await sleep(20);
@@ -106,6 +109,7 @@ describe('the service process', () => {
     } finally {
       started.child.kill('SIGKILL');
       await icg.close();
+      await deleteKeys(testRedisUrl(), env['REDIS_KEY_PREFIX'] ?? 'none');
     }
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
+import Redis from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
 import { startIcgSandbox, type IcgSandbox, type SandboxOptions } from '../../src/sandbox/icg-sandbox';
 import { startService, type RunningService } from '../../src/service';
@@ -87,8 +88,27 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     close: async () => {
       await Promise.all(services.map((service) => service.shutdown()));
       if (!options.icg) await icg.close();
+      if (redisUrl) await deleteKeys(redisUrl, config.redis.keyPrefix);
     },
   };
+}
+
+/** Removes a test's keys from a shared Redis (tokens live a day); a Redis the test killed is skipped. */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } catch {
+    // The test stopped this Redis on purpose: nothing to clean.
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A valid pay body with a test card (approved by the sandbox). */
