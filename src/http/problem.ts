@@ -29,7 +29,8 @@ export function problemAnswer(error: AppError, req: Request, requestId: string):
 /** Writes a stored or fresh answer: status, content type, body and Retry-After; nothing else. */
 export function sendAnswer(res: Response, answer: StoredAnswer): void {
   if (answer.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(answer.retryAfterSeconds));
-  res.status(answer.status).type(answer.contentType).send(JSON.stringify(answer.body));
+  if (answer.body === null) res.status(answer.status).end();
+  else res.status(answer.status).type(answer.contentType).send(JSON.stringify(answer.body));
 }
 
 /** Errors raised by express.json (body-parser) carry a `type`; map them to ours. */

@@ -14,7 +14,7 @@ export interface TokenGrant {
   readonly refreshToken: Secret | null;
 }
 
-/** iCG's answer to a pay, as the proxy relays it: status, content type and parsed JSON body only. */
+/** iCG's answer to a pay, as the proxy relays it: status and parsed JSON body (null: none) only. */
 export interface PayAnswer {
   readonly status: number;
   readonly body: unknown;
@@ -102,6 +102,8 @@ export class IcgClient {
     );
     if (response.status >= 500) throw new UpstreamUnavailable(`iCG answered ${response.status}`, true);
     if (response.status === 401) return { status: 401, body: null };
+    // An empty answer (204, or a bare 200/4xx) is relayed as a status without a body.
+    if (response.data === '') return { status: response.status, body: null };
     const parsed = parseJson(response);
     if (parsed === undefined) throw new UpstreamUnavailable(`iCG answered ${response.status} without a JSON body`, response.status < 300);
     return { status: response.status, body: parsed };

@@ -106,6 +106,10 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     const token = bearerToken(req);
     if (token === null || !tokens.acceptsAccess(token)) return unauthorized(res);
     if (faults.payStatus === 401) return unauthorized(res);
+    if (faults.payStatus === 204) {
+      res.writeHead(204).end();
+      return;
+    }
     if (faults.payStatus !== null) return sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
     if (faults.payNonJson) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(NON_JSON_PAGE) });

@@ -105,6 +105,13 @@ describe('POST /pay/:invoiceId', () => {
     expect(res.body).toHaveProperty('Message');
   });
 
+  it('relays an empty iCG answer as a status without a body', async () => {
+    h.icg.faults.payStatus = 204;
+    const res = await fetch(`${h.url}/pay/120b`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payBody()) });
+    expect(res.status).toBe(204);
+    expect(await res.text()).toBe('');
+  });
+
   it('relays a declined payment as iCG answers it (200)', async () => {
     const res = await postJson(`${h.url}/pay/121`, payBody({ Method: { CardNumber: '4000000000000002' } }));
     expect(res.status).toBe(200);
