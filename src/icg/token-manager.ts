@@ -150,7 +150,7 @@ export class TokenManager {
       } catch (error) {
         return this.#obtainWithoutSharedState(error);
       }
-      if (isOwner) return this.#obtainAsLockOwner(fence, stored);
+      if (isOwner) return this.#obtainAsLockOwner(fence, stored).catch((error: unknown) => this.#obtainWithoutSharedState(error));
 
       // Another instance is logging in. A still-valid stored token serves meanwhile; otherwise wait.
       if (raw !== null && stored && this.#now() < stored.expiresAt) return this.#hold(raw, stored);
