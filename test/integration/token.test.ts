@@ -128,8 +128,8 @@ describe('token management', () => {
     expect(metrics).toMatch(/icg_bff_token_acquisitions_total\{kind="login",result="rejected"\} 1/);
   });
 
-  it('keeps every secret out of responses and debug logs', async () => {
-    h = await startHarness({ env: LIMITS });
+  it('keeps every secret out of responses and logs, at the most verbose level', async () => {
+    h = await startHarness({ env: { ...LIMITS, LOG_LEVEL: 'trace', ICG_TIMEOUT_MS: '300' } });
     const responses = [
       await postJson(`${h.url}/pay/secret-1`, payBody(), { Authorization: 'Bearer client-secret-token', Cookie: 'sid=cookie-secret' }),
       await postJson(`${h.url}/pay/secret-2`, payBody({ Method: { RoutingNumber: '083000056', AccountNumber: '446674336' } })),
@@ -138,6 +138,14 @@ describe('token management', () => {
     h.icg.faults.payStatus = 500;
     responses.push(await postJson(`${h.url}/pay/secret-4`, payBody()));
     const token = String(h.icg.received.at(-1)?.headers['authorization']).replace('Bearer ', '');
+    h.icg.faults.payStatus = null;
+    h.icg.faults.payHang = true;
+    responses.push(await postJson(`${h.url}/pay/secret-5`, payBody()));
+    h.icg.faults.payHang = false;
+    h.icg.revokeAllTokens();
+    h.icg.faults.rejectCredentials = true;
+    responses.push(await postJson(`${h.url}/pay/secret-6`, payBody()));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 400, 502, 504, 503]);
     expect(token.length).toBeGreaterThan(20);
     const logs = h.logs[0]?.text ?? '';
     expect(logs).toContain('"level":"debug"');
