@@ -10,6 +10,7 @@ import type { SharedState } from './state/shared-state';
 import { checkoutRoutes } from './http/checkout';
 import { healthRoutes } from './http/health';
 import { metricsRoute } from './http/metrics-route';
+import { openApiRoute } from './http/openapi';
 import { payRoutes } from './http/pay';
 import { errorHandler, notFound } from './http/problem';
 import type { RateLimiters } from './http/rate-limit';
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(closeConnectionsWhenDraining(deps.isShuttingDown));
   app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
   app.use(metricsRoute(deps.metrics, deps.tokens, config.http.metricsToken));
+  app.use(openApiRoute());
   if (config.http.checkoutPage) app.use(checkoutRoutes());
   app.use(
     payRoutes({
