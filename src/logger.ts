@@ -4,33 +4,58 @@ import type { Config } from './config';
 export type { Logger } from 'pino';
 
 /**
- * Paths pino censors wherever they appear. We never log headers or bodies on purpose; this list
- * is the second line of defence for a future log call that passes one by mistake.
+ * Field names (compared in lower case) whose values are censored wherever they appear in a log
+ * record, at any depth. We never log headers, bodies or credentials on purpose; this list is the
+ * second line of defence for a future log call that passes one by mistake.
  */
-export const REDACT_PATHS = [
+export const REDACTED_KEYS: ReadonlySet<string> = new Set([
   'authorization',
+  'cookie',
+  'set-cookie',
   'password',
   'token',
-  'accessToken',
+  'accesstoken',
   'access_token',
-  'refreshToken',
+  'refreshtoken',
   'refresh_token',
-  'cookie',
-  '*.authorization',
-  '*.Authorization',
-  '*.cookie',
-  '*.Cookie',
-  '*.password',
-  '*.access_token',
-  '*.refresh_token',
-  '*.token',
+  'client_secret',
   'headers',
-  '*.headers',
   'body',
-  '*.body',
   'config',
-  '*.config',
-];
+  'cardnumber',
+  'card_number',
+  'accountnumber',
+  'account_number',
+  'routingnumber',
+  'routing_number',
+  'cvv',
+]);
+
+const CENSOR = '[redacted]';
+const MAX_DEPTH = 6;
+
+/**
+ * Returns `value` with every REDACTED_KEYS field censored. Copy-on-write: a record with nothing to
+ * censor (every request line) is returned as it is, without allocating. pino's own path-based
+ * `redact` option cost a sixth of all allocations in the benchmark, hence this.
+ */
+export function redactSensitive<T>(value: T, depth = 0): T {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH || value instanceof Error) return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | null = null;
+    value.forEach((item: unknown, index) => {
+      const redacted = redactSensitive(item, depth + 1);
+      if (redacted !== item) (copy ??= [...value])[index] = redacted;
+    });
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | null = null;
+  for (const [key, item] of Object.entries(value)) {
+    const redacted = REDACTED_KEYS.has(key.toLowerCase()) ? CENSOR : redactSensitive(item, depth + 1);
+    if (redacted !== item) (copy ??= { ...(value as Record<string, unknown>) })[key] = redacted;
+  }
+  return (copy ?? value) as T;
+}
 
 /**
  * The service's logger: JSON lines with redaction. Pretty output only in development (pino-pretty
@@ -40,13 +65,12 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, destinati
   const options = {
     level: config.logLevel,
     base: { service: 'icg-bff' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label: string) => ({ level: label }) },
+    formatters: { level: (label: string) => ({ level: label }), log: (record: Record<string, unknown>) => redactSensitive(record) },
   };
   if (destination) return pino(options, destination);
   if (config.env === 'development' && isInstalled('pino-pretty')) {
-    return pino({ ...options, formatters: {}, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({ ...options, formatters: { log: options.formatters.log }, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
   }
   return pino(options);
 }
