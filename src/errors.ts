@@ -123,11 +123,17 @@ export class UpstreamUnavailable extends AppError {
   }
 }
 
+/** iCG did not answer in time. `mayHaveCharged` is true for a pay (it may have been processed), false for a login. */
 export class UpstreamTimeout extends AppError {
   readonly status = 504;
   readonly slug = 'upstream-timeout';
   readonly title = 'The payment gateway did not answer in time';
-  readonly mayHaveCharged = true;
+  constructor(
+    detail: string,
+    readonly mayHaveCharged: boolean,
+  ) {
+    super(detail);
+  }
 }
 
 /** A bug or an unforeseen failure: answered as a bare 500, logged with its stack. */

@@ -162,7 +162,7 @@ function outcomeOf(status: number): string {
 /** Turns an axios failure into our error, keeping only the error code (never URL, headers or body). */
 function describeFailure(error: unknown, operation: Operation, timeoutMs: number): UpstreamTimeout | UpstreamUnavailable {
   const code = error instanceof AxiosError ? (error.code ?? 'unknown') : 'unknown';
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED') return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`);
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED') return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`, operation === 'pay');
   // Refused or unresolvable: the request never left this host, so nothing can have been charged.
   const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
   return new UpstreamUnavailable(`iCG ${operation} failed (${code})`, operation === 'pay' && !neverSent);

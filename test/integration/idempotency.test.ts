@@ -104,6 +104,22 @@ describe('Idempotency-Key', () => {
     expect((await postJson(`${a()}/pay/908`, payBody(), { 'Idempotency-Key': key })).status).toBe(200);
   });
 
+  it('frees the key when the login times out (the pay never left)', async () => {
+    const other = await startHarness({ env: { ...LIMITS, ICG_TIMEOUT_MS: '300' } });
+    try {
+      other.icg.faults.loginDelayMs = 1000;
+      const key = newKey();
+      expect((await postJson(`${other.url}/pay/911`, payBody(), { 'Idempotency-Key': key })).status).toBe(504);
+      other.icg.faults.loginDelayMs = 0;
+      const retry = await postJson(`${other.url}/pay/911`, payBody(), { 'Idempotency-Key': key });
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get('idempotent-replayed')).toBeNull();
+      expect(other.icg.stats.pays).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('frees the key when iCG rejects our credentials (nothing was charged)', async () => {
     const other = await startHarness({ env: { ...LIMITS, ICG_LOGIN_BACKOFF_MS: '100', ICG_LOGIN_BACKOFF_MAX_MS: '100' } });
     try {
