@@ -107,13 +107,11 @@ export class UpstreamRejected extends AppError {
 }
 
 /**
- * iCG failed (5xx, connection error, unreadable answer). `mayHaveCharged` says whether the pay could
- * have reached iCG: the idempotency layer stores such outcomes so a retry never charges twice.
+ * iCG failed to give an answer we can relay. `mayHaveCharged` says whether a pay could have been
+ * processed: the idempotency layer stores such outcomes so a retry never charges twice, and frees
+ * the key for the others.
  */
-export class UpstreamUnavailable extends AppError {
-  readonly status = 502;
-  readonly slug = 'upstream-unavailable';
-  readonly title = 'The payment gateway is unavailable';
+export abstract class UpstreamFailure extends AppError {
   constructor(
     detail: string,
     readonly mayHaveCharged: boolean,
@@ -123,17 +121,18 @@ export class UpstreamUnavailable extends AppError {
   }
 }
 
-/** iCG did not answer in time. `mayHaveCharged` is true for a pay (it may have been processed), false for a login. */
-export class UpstreamTimeout extends AppError {
+/** iCG answered 5xx or something unreadable, or could not be reached. */
+export class UpstreamUnavailable extends UpstreamFailure {
+  readonly status = 502;
+  readonly slug = 'upstream-unavailable';
+  readonly title = 'The payment gateway is unavailable';
+}
+
+/** iCG did not answer in time: a pay's outcome is unknown; a login's is not a charge. */
+export class UpstreamTimeout extends UpstreamFailure {
   readonly status = 504;
   readonly slug = 'upstream-timeout';
   readonly title = 'The payment gateway did not answer in time';
-  constructor(
-    detail: string,
-    readonly mayHaveCharged: boolean,
-  ) {
-    super(detail);
-  }
 }
 
 /** A bug or an unforeseen failure: answered as a bare 500, logged with its stack. */

@@ -1,5 +1,5 @@
 import express, { type RequestHandler, type Router } from 'express';
-import { AppError, Conflict, IdempotencyKeyReused, InvalidRequest, MethodNotAllowed, ServiceUnavailable, UnsupportedMediaType } from '../errors';
+import { Conflict, IdempotencyKeyReused, InvalidRequest, MethodNotAllowed, ServiceUnavailable, UnsupportedMediaType, UpstreamFailure } from '../errors';
 import { requestFingerprint } from '../guards/fingerprint';
 import type { IdempotencyStore } from '../guards/idempotency';
 import type { InvoiceLocks } from '../guards/invoice-lock';
@@ -122,8 +122,7 @@ function forward(deps: PayRouteDeps): RequestHandler {
       sendAnswer(res, stored);
     } catch (error) {
       if (reservation) {
-        const mayHaveCharged = error instanceof AppError && 'mayHaveCharged' in error && error.mayHaveCharged === true;
-        if (mayHaveCharged && error instanceof AppError) await reservation.complete(problemAnswer(error, req, context.requestId));
+        if (error instanceof UpstreamFailure && error.mayHaveCharged) await reservation.complete(problemAnswer(error, req, context.requestId));
         else await reservation.abandon();
       }
       throw error;
