@@ -92,9 +92,10 @@ export async function startService(config: Config, options: { logDestination?: D
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
   });
-  // Slow-loris and idle keep-alive bounds: a client cannot hold a socket open indefinitely.
+  // Slow-loris and idle keep-alive bounds: receiving a request (headers and a ≤16 KiB body) may take
+  // 10 s and 15 s at most; the pay itself is bounded by the iCG timeouts, not by these.
   server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000 + timings.payLockTtlMs;
+  server.requestTimeout = 15_000;
   server.keepAliveTimeout = 5_000;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
