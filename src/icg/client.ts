@@ -140,12 +140,18 @@ export class IcgClient {
     const started = process.hrtime.bigint();
     const observe = (outcome: string) => this.metrics.upstreamDuration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     let response: AxiosResponse<string>;
+    // A cleared timer, not AbortSignal.timeout(): that one lives for the full timeout after every call
+    // (at 2000 pays/s, 20,000 live timers and signals promoted to the old heap).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.settings.timeoutMs);
     try {
-      response = await send(AbortSignal.timeout(this.settings.timeoutMs));
+      response = await send(deadline.signal);
     } catch (error) {
       const failure = describeFailure(error, operation, this.settings.timeoutMs);
       observe(failure instanceof UpstreamTimeout ? 'timeout' : 'network_error');
       throw failure;
+    } finally {
+      clearTimeout(timer);
     }
     observe(outcomeOf(response.status));
     return response;
