@@ -103,8 +103,12 @@ function forward(deps: PayRouteDeps): RequestHandler {
     const context = contextOf(res);
     const invoiceId = context.invoiceId ?? '';
     const reservation = context.idempotency;
+    // Claimed before the lock is awaited: a hang-up from here on must not free the key (see idempotency()).
     context.isForwarding = true;
-    const release = await deps.locks.acquire(invoiceId);
+    const release = await deps.locks.acquire(invoiceId).catch(async (error: unknown) => {
+      await reservation?.abandon();
+      throw error;
+    });
     if (!release) {
       deps.metrics.inFlightConflicts.inc({ guard: 'invoice' });
       await reservation?.abandon();
@@ -133,9 +137,9 @@ function forward(deps: PayRouteDeps): RequestHandler {
 }
 
 /** Anything but POST (and the CORS preflight) on /pay/:invoiceId. */
-const methodNotAllowed: RequestHandler = (_req, res) => {
+const methodNotAllowed: RequestHandler = (req, res) => {
   res.setHeader('Allow', 'POST, OPTIONS');
-  sendAnswer(res, problemAnswer(new MethodNotAllowed('Use POST to pay an invoice'), _req, contextOf(res).requestId));
+  sendAnswer(res, problemAnswer(new MethodNotAllowed('Use POST to pay an invoice'), req, contextOf(res).requestId));
 };
 
 /** POST /pay/:invoiceId: origin → invoice id → client limit → body → idempotency → invoice limit → lock → iCG. */
