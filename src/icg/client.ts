@@ -1,11 +1,10 @@
-import http from 'node:http';
-import https from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import type { IcgSettings } from '../config';
 import { UpstreamRejected, UpstreamTimeout, UpstreamUnavailable } from '../errors';
 import type { Metrics } from '../metrics';
 import { Secret } from '../secret';
 import { AccessToken } from './access-token';
+import { HttpPoolAgent, HttpsPoolAgent } from './pool-agents';
 
 /** What a successful login or refresh grants. */
 export interface TokenGrant {
@@ -41,16 +40,16 @@ export class RefreshRejected extends Error {
  */
 export class IcgClient {
   readonly #http: AxiosInstance;
-  readonly #httpAgent: http.Agent;
-  readonly #httpsAgent: https.Agent;
+  readonly #httpAgent: HttpPoolAgent;
+  readonly #httpsAgent: HttpsPoolAgent;
 
   constructor(
     private readonly settings: IcgSettings,
     private readonly metrics: Metrics,
   ) {
-    const agentOptions = { keepAlive: true, maxSockets: settings.maxSockets, maxFreeSockets: Math.min(settings.maxSockets, 256), scheduling: 'lifo' as const };
-    this.#httpAgent = new http.Agent(agentOptions);
-    this.#httpsAgent = new https.Agent(agentOptions);
+    const pool = { maxSockets: settings.maxSockets, maxFreeSockets: Math.min(settings.maxSockets, 256) };
+    this.#httpAgent = new HttpPoolAgent(pool);
+    this.#httpsAgent = new HttpsPoolAgent(pool);
     this.#http = axios.create({
       httpAgent: this.#httpAgent,
       httpsAgent: this.#httpsAgent,
