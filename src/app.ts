@@ -51,10 +51,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(securityHeaders());
   app.use(closeConnectionsWhenDraining(deps.isShuttingDown));
-  app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
-  app.use(metricsRoute(deps.metrics, deps.tokens, config.http.metricsToken));
-  app.use(openApiRoute());
-  if (config.http.checkoutPage) app.use(checkoutRoutes());
+  // The hot path first: a pay does not walk the routers of the other routes.
   app.use(
     payRoutes({
       icg: deps.icg,
@@ -68,6 +65,10 @@ export function createApp(deps: AppDeps): Express {
       logger: deps.logger,
     }),
   );
+  app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
+  app.use(metricsRoute(deps.metrics, deps.tokens, config.http.metricsToken));
+  app.use(openApiRoute());
+  if (config.http.checkoutPage) app.use(checkoutRoutes());
   app.use(notFound());
   app.use(errorHandler(deps.logger));
   return app;
