@@ -120,10 +120,13 @@ function forward(deps: PayRouteDeps): RequestHandler {
       context.upstream = { status: answer.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
       deps.logger.debug({ event: 'icg_pay', requestId: context.requestId, invoiceId, upstreamStatus: answer.status, isKeyed: reservation !== undefined }, 'iCG answered the pay');
       const stored = { status: answer.status, contentType: 'application/json', body: answer.body } as const;
-      // Both before answering, so a client that pays again at once meets neither the lock nor an in-flight key;
-      // issued in the same tick, ioredis pipelines them into one round trip.
-      await Promise.all([reservation?.complete(stored), release()]);
+      // Both are sent before answering, so a client that pays again at once meets neither the lock nor an
+      // in-flight key (its commands queue behind these). The stored answer is awaited; the release is not:
+      // one that fails leaves a lock that expires by itself. Issued in the same tick, they share a round trip.
+      const released = release();
+      await reservation?.complete(stored);
       sendAnswer(res, stored);
+      await released;
     } catch (error) {
       if (reservation) {
         if (error instanceof UpstreamFailure && error.mayHaveCharged) await reservation.complete(problemAnswer(error, req, context.requestId));

@@ -165,4 +165,12 @@ describe('per-invoice in-flight guard', () => {
     expect((await postJson(`${h.url}/pay/779`, payBody())).status).toBe(200);
     expect(h.icg.stats.pays).toBe(2);
   });
+
+  it('has released the lock by the time the answer arrives, on every instance', async () => {
+    for (let i = 0; i < 20; i += 1) {
+      const status = (await postJson(`${h.services[i % 2]?.url}/pay/780`, payBody())).status;
+      expect(status).toBe(200);
+    }
+    expect(h.icg.stats.pays).toBe(20);
+  });
 });
