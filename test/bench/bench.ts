@@ -11,8 +11,8 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisProcess } from '../support/redis-server';
-import { drive, median, PAY_BODY, type Run } from './measure';
-import { killAll, peakRssMb, rssMb, startProcess, stop, type Started } from './processes';
+import { drive, median, PAY_BODY, round1, type Run } from './measure';
+import { killAll, peakRssMb, rssMb, startProcess, startScriptNodeFlags, stop, type Started } from './processes';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -22,6 +22,8 @@ const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? (QUICK ? 10 : 6
 const CONNECTIONS = 50;
 const FIXED_RATE = 200;
 const RESULTS = path.join(ROOT, 'bench-results');
+/** What `npm start` runs the service with (heap settings): the proxy and the naive peer both get them. */
+const NODE_FLAGS = startScriptNodeFlags(ROOT);
 
 async function sandboxControl(url: string, action: 'faults' | 'reset', body?: unknown): Promise<void> {
   const res = await fetch(`${url}/__sandbox/${action}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body ?? {}) });
@@ -53,11 +55,16 @@ function proxyEnv(port: number, icgUrl: string, redisUrl: string, prefix: string
   };
 }
 
-async function startProxy(port: number, icgUrl: string, redisUrl: string, prefix: string, name = 'proxy'): Promise<Started> {
+/** The service as `npm start` runs it (or with `nodeFlags` instead of the start script's). */
+async function startProxy(port: number, icgUrl: string, redisUrl: string, prefix: string, name = 'proxy', nodeFlags = NODE_FLAGS): Promise<Started> {
   mkdirSync(RESULTS, { recursive: true });
   const log = openSync(path.join(RESULTS, `${name}.log`), 'w');
-  const nodeFlags = (process.env['BENCH_PROXY_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
   return startProcess(name, process.execPath, [...nodeFlags, path.join(ROOT, 'dist/main.js')], proxyEnv(port, icgUrl, redisUrl, prefix), `http://127.0.0.1:${port}`, '/healthz', log);
+}
+
+async function startNaive(icgUrl: string, nodeFlags: readonly string[]): Promise<Started> {
+  const port = await freePort();
+  return startProcess('naive', process.execPath, [...nodeFlags, '--import', 'tsx', path.join(__dirname, 'naive-proxy.ts'), String(port), icgUrl], {}, `http://127.0.0.1:${port}`, '/');
 }
 
 /**
@@ -97,9 +104,11 @@ async function main(): Promise<void> {
   const redisServer = await RedisProcess.start();
   const sandboxPort = await freePort();
   const sandbox = await startProcess('sandbox', process.execPath, [path.join(ROOT, 'dist/sandbox/cli.js'), '--port', String(sandboxPort)], {}, `http://127.0.0.1:${sandboxPort}`, '/__sandbox/stats');
-  const naivePort = await freePort();
-  const naive = await startProcess('naive', path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(__dirname, 'naive-proxy.ts'), String(naivePort), sandbox.url], {}, `http://127.0.0.1:${naivePort}`, '/');
+  const naive = await startNaive(sandbox.url, NODE_FLAGS);
   const proxy = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench:');
+  // The same two at Node's default heap settings: what the start script's flags cost in throughput.
+  const naiveDefaults = await startNaive(sandbox.url, []);
+  const proxyDefaults = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench-defaults:', 'proxy-defaults', []);
   const login = await fetch(`${sandbox.url}/Login`, { method: 'POST', headers: { Accept: 'application/json' }, body: new URLSearchParams({ grant_type: 'password', username: 'sandbox-merchant', password: 'sandbox-password', client_id: 'sandbox-client' }) });
   const directAuth = `Bearer ${((await login.json()) as { access_token: string }).access_token}`;
   const targets = {
@@ -107,6 +116,8 @@ async function main(): Promise<void> {
     naive: { url: naive.url, path: (n: number) => `/pay/n-${n}` },
     proxy: { url: proxy.url, path: (n: number) => `/pay/p-${n}` },
     'proxy+key': { url: proxy.url, path: (n: number) => `/pay/k-${n}`, headers: (n: number) => ({ 'idempotency-key': `bench-key-${n}` }) },
+    'naive, Node defaults': { url: naiveDefaults.url, path: (n: number) => `/pay/nd-${n}` },
+    'proxy, Node defaults': { url: proxyDefaults.url, path: (n: number) => `/pay/pd-${n}` },
   };
   console.log('warming up…');
   for (const target of Object.values(targets)) await drive({ ...target, connections: 10, seconds: 1 });
@@ -121,15 +132,21 @@ async function main(): Promise<void> {
   }
   const throughput = Object.fromEntries(Object.entries(rounds).map(([name, runs]) => [name, median(runs)]));
   const loginsDuringLoad = (await sandboxLogins(sandbox.url)) - loginsBefore;
+  await stop(proxyDefaults);
+  await stop(naiveDefaults);
 
+  // One connection: autocannon sends a connection's budget for the second back to back, so with 10
+  // connections the proxy meets bursts of 10 concurrent pays at ~10× the rate (kept as the burst rows).
   console.log(`latency at a fixed ${FIXED_RATE} req/s`);
-  const fixed: Record<string, Run[]> = { direct: [], proxy: [] };
+  const fixed: Record<string, Run[]> = {};
   for (let round = 0; round < ROUNDS; round += 1) {
-    fixed['direct']?.push(await drive({ ...targets.direct, connections: 10, seconds: SECONDS, rate: FIXED_RATE }));
-    fixed['proxy']?.push(await drive({ ...targets.proxy, connections: 10, seconds: SECONDS, rate: FIXED_RATE }));
+    for (const connections of [1, 10]) {
+      (fixed[`direct/${connections}`] ??= []).push(await drive({ ...targets.direct, connections, seconds: SECONDS, rate: FIXED_RATE }));
+      (fixed[`proxy/${connections}`] ??= []).push(await drive({ ...targets.proxy, connections, seconds: SECONDS, rate: FIXED_RATE }));
+    }
   }
-  const fixedDirect = median(fixed['direct'] ?? []);
-  const fixedProxy = median(fixed['proxy'] ?? []);
+  const [fixedDirect, fixedProxy, burstDirect, burstProxy] = ['direct/1', 'proxy/1', 'direct/10', 'proxy/10'].map((name) => median(fixed[name] ?? []));
+  if (!fixedDirect || !fixedProxy || !burstDirect || !burstProxy) throw new Error('no fixed-rate runs');
 
   console.log('redis commands per pay');
   const perPay = await redisRoundTripsPerPay(redisServer.port, () => drive({ ...targets.proxy, connections: 10, seconds: 2, rate: 200 }));
@@ -170,13 +187,28 @@ async function main(): Promise<void> {
 
   await stop(sandbox);
   await redisServer.kill();
+  const rps = (name: string) => throughput[name]?.rps ?? Number.NaN;
 
   const report = {
     at: new Date().toISOString(),
     quick: QUICK,
     throughput,
-    ratios: { proxyVsNaive: (throughput['proxy']?.rps ?? 0) / (throughput['naive']?.rps ?? 1), keyedVsNaive: (throughput['proxy+key']?.rps ?? 0) / (throughput['naive']?.rps ?? 1), proxyVsDirect: (throughput['proxy']?.rps ?? 0) / (throughput['direct']?.rps ?? 1) },
-    fixedRate: { rate: FIXED_RATE, direct: fixedDirect, proxy: fixedProxy, addedP99Ms: fixedProxy.p99 - fixedDirect.p99, addedP50Ms: fixedProxy.p50 - fixedDirect.p50 },
+    nodeFlags: NODE_FLAGS,
+    ratios: {
+      proxyVsNaive: rps('proxy') / rps('naive'),
+      keyedVsNaive: rps('proxy+key') / rps('naive'),
+      proxyVsDirect: rps('proxy') / rps('direct'),
+      atNodeDefaultsProxyVsNaive: rps('proxy, Node defaults') / rps('naive, Node defaults'),
+      flagsCost: 1 - rps('proxy') / rps('proxy, Node defaults'),
+    },
+    fixedRate: {
+      rate: FIXED_RATE,
+      direct: fixedDirect,
+      proxy: fixedProxy,
+      addedP99Ms: round1(fixedProxy.p99 - fixedDirect.p99),
+      addedP50Ms: round1(fixedProxy.p50 - fixedDirect.p50),
+      burst: { direct: burstDirect, proxy: burstProxy, addedP99Ms: round1(burstProxy.p99 - burstDirect.p99) },
+    },
     redisCommandsPerPay: { unkeyed: perPay.total, unkeyedByCommand: perPay.byCommand, keyed: perKeyedPay.total, keyedByCommand: perKeyedPay.byCommand, tokenReadsPerPay: (perPay.byCommand['mget'] ?? 0) + (perPay.byCommand['get'] ?? 0) },
     loginsDuringLoad,
     slowIcg: slow,
@@ -192,8 +224,9 @@ async function main(): Promise<void> {
 
 type Report = {
   throughput: Record<string, Run>;
-  ratios: { proxyVsNaive: number; keyedVsNaive: number; proxyVsDirect: number };
-  fixedRate: { rate: number; direct: Run; proxy: Run; addedP99Ms: number; addedP50Ms: number };
+  nodeFlags: string[];
+  ratios: { proxyVsNaive: number; keyedVsNaive: number; proxyVsDirect: number; atNodeDefaultsProxyVsNaive: number; flagsCost: number };
+  fixedRate: { rate: number; direct: Run; proxy: Run; addedP99Ms: number; addedP50Ms: number; burst: { direct: Run; proxy: Run; addedP99Ms: number } };
   redisCommandsPerPay: { unkeyed: number; unkeyedByCommand: Record<string, number>; keyed: number; keyedByCommand: Record<string, number>; tokenReadsPerPay: number };
   loginsDuringLoad: number;
   slowIcg: Run;
@@ -202,21 +235,24 @@ type Report = {
 };
 
 function printReport(r: Report): void {
-  const row = (name: string, run: Run) => `| ${name.padEnd(22)} | ${run.rps.toFixed(0).padStart(7)} | ${String(run.p50).padStart(5)} | ${String(run.p99).padStart(5)} | ${String(run.max).padStart(6)} | ${String(run.errors + run.timeouts).padStart(6)} | ${String(run.non2xx).padStart(6)} |`;
+  const row = (name: string, run: Run) => `| ${name.padEnd(28)} | ${run.rps.toFixed(0).padStart(7)} | ${String(run.p50).padStart(5)} | ${String(run.p99).padStart(5)} | ${String(run.max).padStart(6)} | ${String(run.errors + run.timeouts).padStart(6)} | ${String(run.non2xx).padStart(6)} |`;
   const lines = [
-    '| scenario               |   req/s | p50ms | p99ms |  maxms | errors | non2xx |',
-    '|------------------------|---------|-------|-------|--------|--------|--------|',
+    '| scenario                     |   req/s | p50ms | p99ms |  maxms | errors | non2xx |',
+    '|------------------------------|---------|-------|-------|--------|--------|--------|',
     ...Object.entries(r.throughput).map(([name, run]) => row(name, run)),
-    row(`direct @${r.fixedRate.rate}/s`, r.fixedRate.direct),
-    row(`proxy @${r.fixedRate.rate}/s`, r.fixedRate.proxy),
+    row(`direct @${r.fixedRate.rate}/s, 1c`, r.fixedRate.direct),
+    row(`proxy @${r.fixedRate.rate}/s, 1c`, r.fixedRate.proxy),
+    row(`direct @${r.fixedRate.rate}/s, 10c burst`, r.fixedRate.burst.direct),
+    row(`proxy @${r.fixedRate.rate}/s, 10c burst`, r.fixedRate.burst.proxy),
     row('proxy, iCG +200ms, 500c', r.slowIcg),
     row('soak', r.memory.soak),
   ];
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
   const heapRatio = r.memory.heapEndMb / r.memory.heapStartMb;
   const targets = [
-    `${verdict(r.ratios.proxyVsNaive >= 1)} throughput proxy / naive = ${r.ratios.proxyVsNaive.toFixed(2)}× (with Idempotency-Key ${r.ratios.keyedVsNaive.toFixed(2)}×; proxy / direct ${r.ratios.proxyVsDirect.toFixed(2)}×)`,
-    `${verdict(r.fixedRate.addedP99Ms <= 5)} p99 added over direct at ${r.fixedRate.rate} req/s = ${r.fixedRate.addedP99Ms} ms (p50 added ${r.fixedRate.addedP50Ms} ms)`,
+    `${verdict(r.ratios.proxyVsNaive >= 1)} throughput proxy / naive = ${r.ratios.proxyVsNaive.toFixed(2)}× (with Idempotency-Key ${r.ratios.keyedVsNaive.toFixed(2)}×; proxy / direct ${r.ratios.proxyVsDirect.toFixed(2)}×), both with ${r.nodeFlags.join(' ') || 'no flags'}`,
+    `     at Node's default heap settings proxy / naive = ${r.ratios.atNodeDefaultsProxyVsNaive.toFixed(2)}×; the start script's flags cost the proxy ${(r.ratios.flagsCost * 100).toFixed(0)} % of its throughput`,
+    `${verdict(r.fixedRate.addedP99Ms <= 5)} p99 added over direct at ${r.fixedRate.rate} req/s = ${r.fixedRate.addedP99Ms} ms (p50 added ${r.fixedRate.addedP50Ms} ms); in 10-connection bursts p99 added ${r.fixedRate.burst.addedP99Ms} ms`,
     `${verdict(r.redisCommandsPerPay.tokenReadsPerPay < 0.01)} Redis round trips per pay: ${r.redisCommandsPerPay.unkeyed.toFixed(2)} unkeyed ${JSON.stringify(round2(r.redisCommandsPerPay.unkeyedByCommand))}, ${r.redisCommandsPerPay.keyed.toFixed(2)} keyed ${JSON.stringify(round2(r.redisCommandsPerPay.keyedByCommand))}; token reads per pay ${r.redisCommandsPerPay.tokenReadsPerPay.toFixed(3)}`,
     `${verdict(r.loginsDuringLoad === 0)} iCG logins during the load runs, after the warm-up's one: ${r.loginsDuringLoad}`,
     `${verdict(r.tokenEconomy.logins === 1 && r.tokenEconomy.statuses['200'] === r.tokenEconomy.pays)} token economy: ${r.tokenEconomy.pays} concurrent pays on 3 instances as the token expired → ${r.tokenEconomy.logins} login(s), statuses ${JSON.stringify(r.tokenEconomy.statuses)}`,

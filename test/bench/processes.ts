@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A server the bench started in its own process. */
@@ -32,6 +33,12 @@ export async function startProcess(name: string, command: string, args: readonly
       await sleep(100);
     }
   }
+}
+
+/** The Node flags `npm start` runs the service with (package.json's start script: `node <flags> dist/main.js`). */
+export function startScriptNodeFlags(root: string): string[] {
+  const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  return (manifest.scripts['start'] ?? '').split(/\s+/).filter((word) => word.startsWith('--'));
 }
 
 /** SIGTERM, SIGKILL after 10 s; resolves when the process is gone. */
