@@ -11,12 +11,12 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisProcess } from '../support/redis-server';
-import { drive, median, PAY_BODY, round1, type Run } from './measure';
+import { drive, median, medianOf, PAY_BODY, round1, type Run } from './measure';
 import { killAll, peakRssMb, rssMb, startProcess, startScriptNodeFlags, stop, type Started } from './processes';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env['BENCH_QUICK'] === '1';
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
 const SECONDS = QUICK ? 2 : 5;
 const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? (QUICK ? 10 : 60));
 const CONNECTIONS = 50;
@@ -131,6 +131,9 @@ async function main(): Promise<void> {
     }
   }
   const throughput = Object.fromEntries(Object.entries(rounds).map(([name, runs]) => [name, median(runs)]));
+  // Ratios of runs measured back to back in the same round, then the median over rounds: the machine's
+  // speed drifts between rounds, and a ratio of medians from different rounds would carry that drift.
+  const ratio = (a: string, b: string) => medianOf((rounds[a] ?? []).map((run, i) => run.rps / (rounds[b]?.[i]?.rps ?? Number.NaN)));
   const loginsDuringLoad = (await sandboxLogins(sandbox.url)) - loginsBefore;
   await stop(proxyDefaults);
   await stop(naiveDefaults);
@@ -187,7 +190,6 @@ async function main(): Promise<void> {
 
   await stop(sandbox);
   await redisServer.kill();
-  const rps = (name: string) => throughput[name]?.rps ?? Number.NaN;
 
   const report = {
     at: new Date().toISOString(),
@@ -195,11 +197,11 @@ async function main(): Promise<void> {
     throughput,
     nodeFlags: NODE_FLAGS,
     ratios: {
-      proxyVsNaive: rps('proxy') / rps('naive'),
-      keyedVsNaive: rps('proxy+key') / rps('naive'),
-      proxyVsDirect: rps('proxy') / rps('direct'),
-      atNodeDefaultsProxyVsNaive: rps('proxy, Node defaults') / rps('naive, Node defaults'),
-      flagsCost: 1 - rps('proxy') / rps('proxy, Node defaults'),
+      proxyVsNaive: ratio('proxy', 'naive'),
+      keyedVsNaive: ratio('proxy+key', 'naive'),
+      proxyVsDirect: ratio('proxy', 'direct'),
+      atNodeDefaultsProxyVsNaive: ratio('proxy, Node defaults', 'naive, Node defaults'),
+      flagsCost: 1 - ratio('proxy', 'proxy, Node defaults'),
     },
     fixedRate: {
       rate: FIXED_RATE,

@@ -91,6 +91,11 @@ export async function drive(load: Load): Promise<Run> {
   };
 }
 
+export function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
 /** The run with the median throughput. */
 export function median(runs: readonly Run[]): Run {
   const sorted = [...runs].sort((a, b) => a.rps - b.rps);
