@@ -1,6 +1,7 @@
 import express, { type Express, type RequestHandler } from 'express';
 import type { Config } from './config';
 import type { IdempotencyStore } from './guards/idempotency';
+import type { InFlightPays } from './guards/in-flight-pays';
 import type { InvoiceLocks } from './guards/invoice-lock';
 import type { IcgClient } from './icg/client';
 import type { TokenManager } from './icg/token-manager';
@@ -27,6 +28,7 @@ export interface AppDeps {
   readonly icg: IcgClient;
   readonly tokens: TokenManager;
   readonly locks: InvoiceLocks;
+  readonly inFlight: InFlightPays;
   readonly idempotency: IdempotencyStore;
   readonly limiters: RateLimiters;
   readonly isShuttingDown: () => boolean;
@@ -57,6 +59,7 @@ export function createApp(deps: AppDeps): Express {
       icg: deps.icg,
       tokens: deps.tokens,
       locks: deps.locks,
+      inFlight: deps.inFlight,
       idempotency: deps.idempotency,
       limiters: deps.limiters,
       originPolicy: originPolicy(config.http.corsOrigins, deps.metrics),
@@ -66,7 +69,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
-  app.use(metricsRoute(deps.metrics, deps.tokens, config.http.metricsToken));
+  app.use(metricsRoute(deps.metrics, deps.tokens, deps.state, config.http.metricsToken));
   app.use(openApiRoute());
   if (config.http.checkoutPage) app.use(checkoutRoutes());
   app.use(notFound());

@@ -81,7 +81,7 @@ export function createMetrics() {
     }),
     redisUp: new Gauge({
       name: `${PREFIX}redis_up`,
-      help: '1 when the Redis connection is ready, 0 when it is not (also 1 in memory mode)',
+      help: '1 when Redis answers a PING (checked at each scrape; also 1 in memory mode), 0 when it does not',
       registers,
     }),
     degradedOperations: new Counter({

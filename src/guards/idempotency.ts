@@ -59,7 +59,16 @@ export class IdempotencyStore {
     const storeKey = `idempotency:${createHash('sha256').update(key).digest('hex')}`;
     const inFlight: InFlightRecord = { state: 'in_flight', fingerprint, owner: randomUUID() };
     const inFlightRaw = JSON.stringify(inFlight);
-    const existingRaw = await this.state.setIfAbsentOrGet(storeKey, inFlightRaw, this.inFlightTtlMs);
+    let existingRaw: string | null;
+    try {
+      existingRaw = await this.state.setIfAbsentOrGet(storeKey, inFlightRaw, this.inFlightTtlMs);
+    } catch (error) {
+      // A Redis that stalls rather than dies may still run the reservation after we gave up on it; the
+      // key would then answer 409 until the record expired. Take it back: on the same connection this
+      // runs after the reservation, and it only deletes our own record.
+      void this.state.deleteIfEquals(storeKey, inFlightRaw).catch(() => undefined);
+      throw error;
+    }
     if (existingRaw === null) return { kind: 'new', reservation: this.#reservation(storeKey, inFlightRaw) };
     const existing = JSON.parse(existingRaw) as InFlightRecord | DoneRecord;
     if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };

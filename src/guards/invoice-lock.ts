@@ -35,6 +35,9 @@ export class InvoiceLocks {
       isAcquired = await store.setIfAbsent(key, owner, this.ttlMs);
     } catch (error) {
       if (!(error instanceof StateUnavailable)) throw error;
+      // A stalled Redis may still take the lock after we gave up on it, blocking the invoice until the
+      // TTL: give it back (runs after the SET on the same connection; deletes only our own lock).
+      void this.shared.deleteIfEquals(key, owner).catch(() => undefined);
       this.metrics.degradedOperations.inc({ operation: 'invoice_lock' });
       if (this.#shouldWarn()) this.logger.warn({ event: 'degraded_invoice_lock' }, 'redis unreachable: invoice locks are taken in this process only');
       store = this.local;

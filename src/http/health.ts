@@ -22,7 +22,8 @@ async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
   }
 }
 
-async function checkRedis(state: SharedState, timeoutMs: number): Promise<Check> {
+/** Whether Redis answers a PING within `timeoutMs` (a hung Redis is down, not merely connected). */
+export async function checkRedis(state: SharedState, timeoutMs: number): Promise<Check> {
   if (state.kind === 'memory') return { status: 'memory', detail: 'REDIS_URL is unset: shared state lives in this process' };
   const started = Date.now();
   try {

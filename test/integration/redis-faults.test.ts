@@ -55,7 +55,7 @@ describe('when Redis fails', () => {
     expect(h.icg.stats.logins).toBe(1);
   });
 
-  it('answers within the command timeout when Redis hangs', async () => {
+  it('answers within the command timeout when Redis hangs, says so in redis_up, and leaves no lock or key behind', async () => {
     expect((await postJson(`${h.url}/pay/r7`, payBody())).status).toBe(200);
     redis.pause();
     try {
@@ -63,9 +63,16 @@ describe('when Redis fails', () => {
       const res = await postJson(`${h.url}/pay/r8`, payBody());
       expect(res.status).toBe(200);
       expect(Date.now() - started).toBeLessThan(4000);
+      expect((await postJson(`${h.url}/pay/r9`, payBody(), { 'Idempotency-Key': 'stalled-key-1' })).status).toBe(503);
+      expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/^icg_bff_redis_up 0$/m);
     } finally {
       redis.resume();
     }
+    // The stalled Redis ran the lock and the reservation after we had given up on them; both were taken back.
+    await sleep(200);
+    expect((await postJson(`${h.services[1]?.url ?? ''}/pay/r8`, payBody())).status).toBe(200);
+    expect((await postJson(`${h.services[1]?.url ?? ''}/pay/r9`, payBody(), { 'Idempotency-Key': 'stalled-key-1' })).status).toBe(200);
+    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/^icg_bff_redis_up 1$/m);
   });
 
   it('tells the truth in /readyz while /healthz stays 200, and heals without a restart', async () => {
