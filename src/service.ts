@@ -1,13 +1,15 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import type Redis from 'ioredis';
 import { createApp, type AppDeps } from './app';
 import type { Config } from './config';
 import { IdempotencyStore } from './guards/idempotency';
+import { InFlightPays } from './guards/in-flight-pays';
 import { InvoiceLocks } from './guards/invoice-lock';
 import { IcgClient } from './icg/client';
 import { TokenManager } from './icg/token-manager';
+import { answerUnparsableRequests } from './http/client-error';
 import { createRateLimiters } from './http/rate-limit';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
@@ -36,7 +38,16 @@ export function guardTimings(timeoutMs: number) {
   const loginLockTtlMs = 2 * timeoutMs + 1000;
   const tokenWaitMs = loginLockTtlMs + 1000;
   const payBudgetMs = 2 * timeoutMs + 2 * tokenWaitMs + 1000;
-  return { loginLockTtlMs, tokenWaitMs, payLockTtlMs: payBudgetMs + 5000 };
+  return { loginLockTtlMs, tokenWaitMs, payBudgetMs, payLockTtlMs: payBudgetMs + 5000 };
+}
+
+/** Whether `work` settles within `ms`. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = await Promise.race([work.then(() => true), timedOut]);
+  clearTimeout(timer);
+  return settled;
 }
 
 /** Builds every dependency from the config (the composition root), starts listening, wires shutdown. */
@@ -84,19 +95,24 @@ export async function startService(config: Config, options: { logDestination?: D
     icg,
     tokens,
     locks: new InvoiceLocks(state, local, timings.payLockTtlMs, metrics, logger),
+    inFlight: new InFlightPays(),
     idempotency: new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger),
     limiters: createRateLimiters(config, redis, metrics, logger),
     isShuttingDown: () => isShuttingDown,
   };
   const app = createApp(deps);
-  const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(listening)));
-  });
   // Slow-loris and idle keep-alive bounds: receiving a request (headers and a ≤16 KiB body) may take
-  // 10 s and 15 s at most; the pay itself is bounded by the iCG timeouts, not by these.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
+  // 10 s and 15 s at most, checked every second; the pay itself is bounded by the iCG timeouts.
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000 }, app);
   server.keepAliveTimeout = 5_000;
+  answerUnparsableRequests(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
@@ -110,9 +126,13 @@ export async function startService(config: Config, options: { logDestination?: D
       // A keep-alive socket turns idle when its in-flight answer is sent: close it then, not at the drain timeout.
       server.closeIdleConnections();
       const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
-      let drainTimer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (drainTimer = setTimeout(() => resolve(false), config.http.shutdownDrainMs)))]);
-      clearTimeout(drainTimer);
+      let drained = await settlesWithin(closed, config.http.shutdownDrainMs);
+      if (!drained && deps.inFlight.count > 0) {
+        // A pay cut off now may still charge, unanswered: let the pays at iCG finish (they are bounded).
+        logger.warn({ event: 'shutdown_waiting_for_pays', pays: deps.inFlight.count }, 'drain window over with pays at iCG: waiting for their answers');
+        await settlesWithin(deps.inFlight.settled(), timings.payBudgetMs);
+        drained = await settlesWithin(closed, 1000);
+      }
       clearInterval(idleSweeper);
       if (!drained) {
         logger.warn({ event: 'shutdown_drain_timeout' }, 'drain timeout: closing the remaining connections');

@@ -1,12 +1,14 @@
-import express, { type RequestHandler, type Router } from 'express';
+import { isUtf8 } from 'node:buffer';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { Conflict, IdempotencyKeyReused, InvalidRequest, MethodNotAllowed, ServiceUnavailable, UnsupportedMediaType, UpstreamFailure } from '../errors';
 import { requestFingerprint } from '../guards/fingerprint';
 import type { IdempotencyStore } from '../guards/idempotency';
+import type { InFlightPays } from '../guards/in-flight-pays';
 import type { InvoiceLocks } from '../guards/invoice-lock';
 import type { IcgClient } from '../icg/client';
 import { payInvoice } from '../icg/pay-invoice';
 import type { TokenManager } from '../icg/token-manager';
-import type { Logger } from '../logger';
+import { maskCardNumbers, type Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { StateUnavailable } from '../state/shared-state';
 import { contextOf } from './context';
@@ -18,6 +20,7 @@ export interface PayRouteDeps {
   readonly icg: IcgClient;
   readonly tokens: TokenManager;
   readonly locks: InvoiceLocks;
+  readonly inFlight: InFlightPays;
   readonly idempotency: IdempotencyStore;
   readonly limiters: RateLimiters;
   readonly originPolicy: RequestHandler;
@@ -37,8 +40,17 @@ function jsonBody(limitBytes: number): RequestHandler[] {
   const requireJson: RequestHandler = (req, _res, next) => {
     next(req.is('application/json') ? undefined : new UnsupportedMediaType('Send the payment as Content-Type: application/json'));
   };
-  // inflate: false refuses compressed bodies (a small gzip can expand past any limit).
-  const parse = express.json({ limit: limitBytes, strict: false, inflate: false, type: () => true });
+  // inflate: false refuses compressed bodies (a small gzip can expand past any limit); bytes that are
+  // not UTF-8 are refused rather than forwarded with replacement characters.
+  const parse = express.json({
+    limit: limitBytes,
+    strict: false,
+    inflate: false,
+    type: () => true,
+    verify: (_req, _res, bytes) => {
+      if (!isUtf8(bytes)) throw new Error('body is not UTF-8');
+    },
+  });
   const validate: RequestHandler = (req, res, next) => {
     contextOf(res).body = parsePayBody(req.body);
     next();
@@ -100,43 +112,64 @@ function idempotency(store: IdempotencyStore, metrics: Metrics): RequestHandler 
  */
 function forward(deps: PayRouteDeps): RequestHandler {
   return async (req, res) => {
-    const context = contextOf(res);
-    const invoiceId = context.invoiceId ?? '';
-    const reservation = context.idempotency;
-    // Claimed before the lock is awaited: a hang-up from here on must not free the key (see idempotency()).
-    context.isForwarding = true;
-    const release = await deps.locks.acquire(invoiceId).catch(async (error: unknown) => {
-      await reservation?.abandon();
-      throw error;
-    });
-    if (!release) {
-      deps.metrics.inFlightConflicts.inc({ guard: 'invoice' });
-      await reservation?.abandon();
-      throw new Conflict('Another payment for this invoice is in progress; wait for its result before trying again', { retryAfterSeconds: 1 });
-    }
-    const started = process.hrtime.bigint();
+    // In flight until both the work below has ended and the answer has gone out (or the client left).
+    const done = deps.inFlight.begin();
+    let pending = 2;
+    const settle = () => {
+      pending -= 1;
+      if (pending === 0) done();
+    };
+    res.once('close', settle);
     try {
-      const answer = await payInvoice(deps.icg, deps.tokens, invoiceId, context.body, context.requestId);
-      context.upstream = { status: answer.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
-      deps.logger.debug({ event: 'icg_pay', requestId: context.requestId, invoiceId, upstreamStatus: answer.status, isKeyed: reservation !== undefined }, 'iCG answered the pay');
-      const stored = { status: answer.status, contentType: 'application/json', body: answer.body } as const;
-      // Both are sent before answering, so a client that pays again at once meets neither the lock nor an
-      // in-flight key (its commands queue behind these). The stored answer is awaited; the release is not:
-      // one that fails leaves a lock that expires by itself. Issued in the same tick, they share a round trip.
-      const released = release();
-      await reservation?.complete(stored);
-      sendAnswer(res, stored);
-      await released;
-    } catch (error) {
-      if (reservation) {
-        if (error instanceof UpstreamFailure && error.mayHaveCharged) await reservation.complete(problemAnswer(error, req, context.requestId));
-        else await reservation.abandon();
-      }
-      throw error;
+      await forwardPay(deps, req, res);
     } finally {
-      await release();
+      settle();
     }
   };
+}
+
+async function forwardPay(deps: PayRouteDeps, req: Request, res: Response): Promise<void> {
+  const context = contextOf(res);
+  const invoiceId = context.invoiceId ?? '';
+  const reservation = context.idempotency;
+  // Claimed before the lock is awaited: a hang-up from here on must not free the key (see idempotency()).
+  context.isForwarding = true;
+  const release = await deps.locks.acquire(invoiceId).catch(async (error: unknown) => {
+    await reservation?.abandon();
+    throw error;
+  });
+  if (!release) {
+    deps.metrics.inFlightConflicts.inc({ guard: 'invoice' });
+    await reservation?.abandon();
+    throw new Conflict('Another payment for this invoice is in progress; wait for its result before trying again', { retryAfterSeconds: 1 });
+  }
+  const started = process.hrtime.bigint();
+  try {
+    const answer = await payInvoice(deps.icg, deps.tokens, invoiceId, context.body, context.requestId);
+    context.upstream = { status: answer.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
+    deps.logger.debug({ event: 'icg_pay', requestId: context.requestId, invoiceId: maskCardNumbers(invoiceId), upstreamStatus: answer.status, isKeyed: reservation !== undefined }, 'iCG answered the pay');
+    const stored = { status: answer.status, contentType: 'application/json', body: answer.body } as const;
+    // Both are sent before answering, so a client that pays again at once meets neither the lock nor an
+    // in-flight key (its commands queue behind these). The stored answer is awaited; the release is not:
+    // one that fails leaves a lock that expires by itself. Issued in the same tick, they share a round trip.
+    const released = release();
+    await reservation?.complete(stored);
+    sendAnswer(res, stored);
+    await released;
+  } catch (error) {
+    // Only a failure of the pay itself (it reached iCG) has an upstream status and duration to log.
+    if (error instanceof UpstreamFailure && error.mayHaveCharged) {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      context.upstream = error.upstreamStatus === undefined ? { durationMs } : { status: error.upstreamStatus, durationMs };
+    }
+    if (reservation) {
+      if (error instanceof UpstreamFailure && error.mayHaveCharged) await reservation.complete(problemAnswer(error, req, context.requestId));
+      else await reservation.abandon();
+    }
+    throw error;
+  } finally {
+    await release();
+  }
 }
 
 /** Anything but POST (and the CORS preflight) on /pay/:invoiceId. */

@@ -93,19 +93,35 @@ describe('the service process', () => {
     }
   });
 
-  it('exits within the drain timeout even when a pay hangs', async () => {
+  it('lets a pay at iCG finish past the drain window, answers it, then exits', async () => {
     const icg = await startIcgSandbox();
     icg.faults.payHang = true;
-    const env = testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_TIMEOUT_MS: '30000', SHUTDOWN_DRAIN_MS: '500' });
+    const env = testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_TIMEOUT_MS: '1500', SHUTDOWN_DRAIN_MS: '200' });
     const started = await startProcess(env);
     try {
-      const inFlight = postJson(`${started.url}/pay/hung-1`, payBody()).catch(() => 'connection closed');
+      const key = { 'Idempotency-Key': 'shutdown-key-1' };
+      const inFlight = postJson(`${started.url}/pay/hung-1`, payBody(), key);
       while (icg.stats.pays === 0) await sleep(20);
       const stopAt = Date.now();
       started.child.kill('SIGTERM');
+      // The client hears the pay's outcome (its own deadline), not a cut connection.
+      const answer = await inFlight;
+      expect(answer.status).toBe(504);
       expect(await exitOf(started.child)).toBe(0);
-      expect(Date.now() - stopAt).toBeLessThan(3000);
-      await inFlight;
+      expect(Date.now() - stopAt).toBeLessThan(1500 + 2000);
+      expect(started.output()).toMatch(/"event":"shutdown_waiting_for_pays","pays":1/);
+      // The outcome was stored: a retry with the key on the next instance replays it, iCG sees one pay.
+      icg.faults.payHang = false;
+      const next = await startProcess(env);
+      try {
+        const retry = await postJson(`${next.url}/pay/hung-1`, payBody(), key);
+        expect(retry.status).toBe(504);
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(icg.stats.pays).toBe(1);
+      } finally {
+        next.child.kill('SIGTERM');
+        await exitOf(next.child);
+      }
     } finally {
       started.child.kill('SIGKILL');
       await icg.close();
