@@ -112,12 +112,16 @@ export class UpstreamRejected extends AppError {
  * the key for the others.
  */
 export abstract class UpstreamFailure extends AppError {
+  /** iCG's HTTP status when it answered at all (for logs, never for the client). */
+  readonly upstreamStatus: number | undefined;
+
   constructor(
     detail: string,
     readonly mayHaveCharged: boolean,
-    options: { retryAfterSeconds?: number; cause?: unknown } = {},
+    options: { retryAfterSeconds?: number; cause?: unknown; upstreamStatus?: number } = {},
   ) {
     super(detail, options);
+    this.upstreamStatus = options.upstreamStatus;
   }
 }
 

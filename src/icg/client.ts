@@ -79,17 +79,27 @@ export class IcgClient {
       password: this.settings.password.reveal(),
       client_id: this.settings.clientId.reveal(),
     });
-    const response = await this.#call('login', (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: FORM_HEADERS }));
-    if (isGrantRejection(response)) throw new UpstreamRejected('iCG rejected the configured credentials (ICG_CLIENT_ID, ICG_USERNAME, ICG_PASSWORD)');
-    return this.#readGrant(response, 'login');
+    return this.#call(
+      'login',
+      (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: FORM_HEADERS }),
+      (response) => {
+        if (isGrantRejection(response)) throw new UpstreamRejected('iCG rejected the configured credentials (ICG_CLIENT_ID, ICG_USERNAME, ICG_PASSWORD)');
+        return readGrant(response, 'login');
+      },
+    );
   }
 
   /** The standard refresh_token grant at the same endpoint (assumed: iCG's sample shows no refresh token). */
   async refresh(refreshToken: Secret): Promise<TokenGrant> {
     const form = formBody({ grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), client_id: this.settings.clientId.reveal() });
-    const response = await this.#call('refresh', (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: FORM_HEADERS }));
-    if (isGrantRejection(response)) throw new RefreshRejected();
-    return this.#readGrant(response, 'refresh');
+    return this.#call(
+      'refresh',
+      (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: FORM_HEADERS }),
+      (response) => {
+        if (isGrantRejection(response)) throw new RefreshRejected();
+        return readGrant(response, 'refresh');
+      },
+    );
   }
 
   /**
@@ -99,19 +109,15 @@ export class IcgClient {
    */
   async payInvoice(invoiceId: string, body: unknown, token: AccessToken, requestId: string): Promise<PayAnswer> {
     const url = `${this.settings.apiUrl}/Invoices/${encodeURIComponent(invoiceId)}/Pay`;
-    const response = await this.#call('pay', (signal) =>
-      this.#http.post(url, JSON.stringify(body), {
-        signal,
-        headers: { Authorization: token.authorization(), 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': requestId },
-      }),
+    return this.#call(
+      'pay',
+      (signal) =>
+        this.#http.post(url, JSON.stringify(body), {
+          signal,
+          headers: { Authorization: token.authorization(), 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': requestId },
+        }),
+      readPayAnswer,
     );
-    if (response.status >= 500) throw new UpstreamUnavailable(`iCG answered ${response.status}`, true);
-    if (response.status === 401) return { status: 401, body: null };
-    // An empty answer (204, or a bare 200/4xx) is relayed as a status without a body.
-    if (response.data === '') return { status: response.status, body: null };
-    const parsed = parseJson(response);
-    if (parsed === undefined) throw new UpstreamUnavailable(`iCG answered ${response.status} without a JSON body`, response.status < 300);
-    return { status: response.status, body: parsed };
   }
 
   /** Closes pooled sockets so shutdown is not held open by keep-alive connections to iCG. */
@@ -120,28 +126,12 @@ export class IcgClient {
     this.#httpsAgent.destroy();
   }
 
-  #readGrant(response: AxiosResponse<string>, operation: 'login' | 'refresh'): TokenGrant {
-    if (response.status !== 200) throw new UpstreamUnavailable(`iCG ${operation} answered ${response.status}`, false);
-    const body = parseJson(response);
-    if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable(`iCG ${operation} answer is not JSON`, false);
-    const grant = body as Record<string, unknown>;
-    const accessToken = grant['access_token'];
-    const expiresIn = grant['expires_in'];
-    const tokenType = grant['token_type'];
-    const refreshToken = grant['refresh_token'];
-    const expiresInSeconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
-    if (typeof accessToken !== 'string' || accessToken === '' || typeof expiresInSeconds !== 'number' || !(expiresInSeconds > 0) || (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer')) {
-      throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, false);
-    }
-    return {
-      accessToken: new AccessToken(accessToken),
-      expiresInSeconds,
-      refreshToken: typeof refreshToken === 'string' && refreshToken !== '' ? new Secret(refreshToken) : null,
-    };
-  }
-
-  /** Runs one call under a hard deadline (the socket timeout alone would let a trickling answer run on). */
-  async #call(operation: Operation, send: (signal: AbortSignal) => Promise<AxiosResponse<string>>): Promise<AxiosResponse<string>> {
+  /**
+   * Runs one call under a hard deadline (the socket timeout alone would let a trickling answer run on)
+   * and reads the answer with `read`. The outcome metric follows what was read: an answer that
+   * `read` refuses counts by its status, or as `invalid_response` when the status looked fine.
+   */
+  async #call<T>(operation: Operation, send: (signal: AbortSignal) => Promise<AxiosResponse<string>>, read: (response: AxiosResponse<string>) => T): Promise<T> {
     const started = process.hrtime.bigint();
     const observe = (outcome: string) => this.metrics.upstreamDuration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     let response: AxiosResponse<string>;
@@ -158,9 +148,52 @@ export class IcgClient {
     } finally {
       clearTimeout(timer);
     }
-    observe(outcomeOf(response.status));
-    return response;
+    try {
+      const result = read(response);
+      observe(outcomeOf(response.status));
+      return result;
+    } catch (error) {
+      observe(response.status >= 400 ? outcomeOf(response.status) : 'invalid_response');
+      throw error;
+    }
   }
+}
+
+/**
+ * iCG's answer to a pay: relayed when it is JSON (or empty). 5xx, redirects (not followed: a pay is
+ * never re-sent) and unreadable answers are failures that may have charged, whatever their status:
+ * we cannot tell what iCG did, so a keyed retry replays the failure instead of paying again.
+ */
+function readPayAnswer(response: AxiosResponse<string>): PayAnswer {
+  const { status } = response;
+  if (status >= 500 || (status >= 300 && status < 400)) throw new UpstreamUnavailable(`iCG answered ${status}`, true, { upstreamStatus: status });
+  if (status === 401) return { status: 401, body: null };
+  // An empty answer (204, or a bare 200/4xx) is relayed as a status without a body.
+  if (response.data === '') return { status, body: null };
+  const parsed = parseJson(response);
+  if (parsed === undefined) throw new UpstreamUnavailable(`iCG answered ${status} without a JSON body`, true, { upstreamStatus: status });
+  return { status, body: parsed };
+}
+
+function readGrant(response: AxiosResponse<string>, operation: 'login' | 'refresh'): TokenGrant {
+  const { status } = response;
+  if (status !== 200) throw new UpstreamUnavailable(`iCG ${operation} answered ${status}`, false, { upstreamStatus: status });
+  const body = parseJson(response);
+  if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable(`iCG ${operation} answer is not JSON`, false, { upstreamStatus: status });
+  const grant = body as Record<string, unknown>;
+  const accessToken = grant['access_token'];
+  const expiresIn = grant['expires_in'];
+  const tokenType = grant['token_type'];
+  const refreshToken = grant['refresh_token'];
+  const expiresInSeconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
+  if (typeof accessToken !== 'string' || accessToken === '' || typeof expiresInSeconds !== 'number' || !(expiresInSeconds > 0) || (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer')) {
+    throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, false, { upstreamStatus: status });
+  }
+  return {
+    accessToken: new AccessToken(accessToken),
+    expiresInSeconds,
+    refreshToken: typeof refreshToken === 'string' && refreshToken !== '' ? new Secret(refreshToken) : null,
+  };
 }
 
 function outcomeOf(status: number): string {

@@ -1,4 +1,3 @@
-import { UpstreamRejected } from '../errors';
 import type { IcgClient, PayAnswer } from './client';
 import type { TokenManager } from './token-manager';
 
@@ -15,6 +14,5 @@ export async function payInvoice(client: IcgClient, tokens: TokenManager, invoic
   const renewed = await tokens.getToken();
   const second = await client.payInvoice(invoiceId, body, renewed.token, requestId);
   if (second.status !== 401) return second;
-  await tokens.invalidate(renewed);
-  throw new UpstreamRejected('iCG refused a freshly issued access token', { retryAfterSeconds: 5 });
+  throw await tokens.refuse(renewed);
 }

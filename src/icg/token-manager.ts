@@ -97,6 +97,17 @@ export class TokenManager {
   }
 
   /**
+   * iCG answered 401 to a token it had just issued: no new token will do better (the merchant user
+   * may lack the right to pay, or iCG is misbehaving), so this is handled like rejected credentials:
+   * the token is dropped and logins pause on every instance. Returns the error to answer with.
+   */
+  async refuse(held: HeldToken): Promise<UpstreamRejected> {
+    await this.invalidate(held);
+    await this.#enterBackoff('token_refused');
+    return new UpstreamRejected('iCG refused a freshly issued access token; payments are paused while the merchant checks the iCG user', { retryAfterSeconds: this.#backoffSeconds() });
+  }
+
+  /**
    * Writes the held token back to Redis if Redis has none (it restarted empty): other instances then
    * pick it up instead of logging in again. Called when the Redis connection becomes ready again.
    */
@@ -225,16 +236,17 @@ export class TokenManager {
         throw error;
       }
       this.#o.metrics.tokenAcquisitions.inc({ kind: 'login', result: 'rejected' });
-      await this.#enterBackoff();
+      await this.#enterBackoff('credentials_rejected');
       throw this.#backoffError();
     }
   }
 
-  /** Rejected credentials: pause logins on every instance, doubling the pause on each further rejection. */
-  async #enterBackoff(): Promise<void> {
+  /** Rejected credentials or token: pause logins on every instance, doubling the pause on each further rejection. */
+  async #enterBackoff(reason: 'credentials_rejected' | 'token_refused'): Promise<void> {
     const delayMs = nextBackoffMs(this.#backoff?.delayMs ?? null, this.#o.backoff.baseMs, this.#o.backoff.maxMs);
     this.#backoff = { until: this.#now() + delayMs, delayMs };
-    this.#o.logger.error({ event: 'icg_credentials_rejected', backoffMs: delayMs }, 'iCG rejected the merchant credentials: logins paused on every instance; check ICG_CLIENT_ID, ICG_USERNAME and ICG_PASSWORD');
+    if (reason === 'credentials_rejected') this.#o.logger.error({ event: 'icg_credentials_rejected', backoffMs: delayMs }, 'iCG rejected the merchant credentials: logins paused on every instance; check ICG_CLIENT_ID, ICG_USERNAME and ICG_PASSWORD');
+    else this.#o.logger.error({ event: 'icg_token_refused', backoffMs: delayMs }, 'iCG refused a freshly issued access token: logins paused on every instance; check that the iCG user may pay invoices');
     // The key outlives the pause so the next rejection anywhere knows to double it.
     await this.#o.state.set(this.#keys.backoff, JSON.stringify(this.#backoff), delayMs + this.#o.backoff.maxMs).catch(() => undefined);
   }
@@ -253,9 +265,12 @@ export class TokenManager {
     if (this.#backoff && this.#now() < this.#backoff.until) throw this.#backoffError();
   }
 
+  #backoffSeconds(): number {
+    return Math.max(1, Math.ceil(((this.#backoff?.until ?? this.#now()) - this.#now()) / 1000));
+  }
+
   #backoffError(): UpstreamRejected {
-    const seconds = Math.max(1, Math.ceil(((this.#backoff?.until ?? this.#now()) - this.#now()) / 1000));
-    return new UpstreamRejected('iCG rejected this service\'s credentials; payments are paused while the merchant fixes them', { retryAfterSeconds: seconds });
+    return new UpstreamRejected('iCG rejected this service\'s credentials; payments are paused while the merchant fixes them', { retryAfterSeconds: this.#backoffSeconds() });
   }
 
   #hold(raw: string, stored: StoredToken): HeldToken {

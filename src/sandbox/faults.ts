@@ -15,7 +15,7 @@ export interface SandboxFaults {
   payStatus: number | null;
   /** Answer 401 to the next N pays even with a valid token (decremented each time). */
   payUnauthorizedCount: number;
-  /** Answer pays 200 with a text/html body. */
+  /** Answer pays with a text/html body (status 200, or payStatus when set). */
   payNonJson: boolean;
 }
 

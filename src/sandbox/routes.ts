@@ -110,12 +110,12 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
       res.writeHead(204).end();
       return;
     }
-    if (faults.payStatus !== null) return sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
     if (faults.payNonJson) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(NON_JSON_PAGE) });
+      res.writeHead(faults.payStatus ?? 200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(NON_JSON_PAGE) });
       res.end(NON_JSON_PAGE);
       return;
     }
+    if (faults.payStatus !== null) return sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
     const type = mediaType(req);
     if (type !== 'application/json' && type !== 'text/json') {
       return sendJson(res, 415, { Message: `The request entity's media type '${type.slice(0, 100) || 'application/octet-stream'}' is not supported for this resource.` });

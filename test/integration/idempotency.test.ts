@@ -81,6 +81,18 @@ describe('Idempotency-Key', () => {
     expect(h.icg.stats.pays).toBe(1);
   });
 
+  it('stores an answer it cannot read, whatever its status (a 4xx HTML page too)', async () => {
+    h.icg.faults.payNonJson = true;
+    h.icg.faults.payStatus = 400;
+    const key = newKey();
+    expect((await postJson(`${a()}/pay/908`, payBody(), { 'Idempotency-Key': key })).status).toBe(502);
+    h.icg.reset();
+    const retry = await postJson(`${a()}/pay/908`, payBody(), { 'Idempotency-Key': key });
+    expect(retry.status).toBe(502);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
   it('keeps the key when the client hangs up while its pay is at iCG, and replays the outcome', async () => {
     h.icg.faults.payDelayMs = 300;
     const key = newKey();

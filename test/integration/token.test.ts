@@ -84,6 +84,19 @@ describe('token management', () => {
     expect(h.icg.stats.pays).toBe(2);
   });
 
+  it('pauses logins when iCG refuses a token it has just issued, instead of logging in for every pay', async () => {
+    h = await startHarness({ env: { ...LIMITS, ICG_LOGIN_BACKOFF_MS: '60000', ICG_LOGIN_BACKOFF_MAX_MS: '60000' }, instances: 2 });
+    const urls = h.services.map((service) => service.url);
+    h.icg.faults.payStatus = 401;
+    expect((await postJson(`${urls[0]}/pay/refused-0`, payBody())).status).toBe(503);
+    const loginsAfterFirst = h.icg.stats.logins;
+    const more = await Promise.all(Array.from({ length: 10 }, (_, i) => postJson(`${urls[i % 2]}/pay/refused-${i + 1}`, payBody())));
+    expect(more.map((r) => r.status)).toEqual(Array(10).fill(503));
+    expect(Number(more[0]?.headers.get('retry-after'))).toBeGreaterThan(1);
+    expect(h.icg.stats.logins).toBe(loginsAfterFirst);
+    expect(h.logs.flatMap((log) => log.records()).filter((r) => r['event'] === 'icg_token_refused')).toHaveLength(1);
+  });
+
   it('does not throw away a fresh token because another instance saw a stale 401', async () => {
     h = await startHarness({ env: LIMITS, instances: 2 });
     const [a, b] = h.services;
