@@ -2,6 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { sentinelOptions } from './redis';
 import { Secret } from './secret';
 
 /** Where config/*.json live: beside src/ in the repo, beside dist/ in a build. */
@@ -98,16 +99,15 @@ const httpUrl = z
   .transform((value) => value.replace(/\/+$/, ''))
   .optional();
 
-const redisUrl = z
-  .string()
-  .refine((value) => {
-    try {
-      return ['redis:', 'rediss:', 'redis+sentinel:'].includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, 'must be a redis://, rediss:// or redis+sentinel:// URL')
-  .optional();
+/** redis(s)://[:pw@]host[:port][/db], or redis+sentinel://[:pw@]h1:port,h2:port/master[/db] (not a WHATWG URL). */
+function isRedisUrl(value: string): boolean {
+  if (value.startsWith('redis+sentinel:')) return sentinelOptions(value) !== null;
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && /^(\/\d{0,5})?$/.test(url.pathname) && url.search === '' && url.hash === '';
+}
+
+const redisUrl = z.string().refine(isRedisUrl, 'must be a redis://host[:port][/db], rediss://… or redis+sentinel://h1:port,h2:port/master[/db] URL (db a number)').optional();
 
 const trustProxy = z.string().transform((value, ctx): TrustProxy => {
   const text = value.trim();
@@ -207,17 +207,20 @@ function missingVariables(raw: Record<string, unknown>): string[] {
   return problems;
 }
 
-/** Rules between valid values: https to iCG in production, a backoff cap above its start. */
+/** https to iCG in production; checked on the raw values, so it is reported along with every other problem. */
+function httpsRules(raw: Record<string, unknown>): string[] {
+  if (raw['NODE_ENV'] !== 'production') return [];
+  return (['ICG_AUTH_URL', 'ICG_API_URL'] as const).flatMap((name) => {
+    const value = raw[name];
+    if (typeof value !== 'string' || !URL.canParse(value)) return [];
+    const isPlainHttp = new URL(value).protocol === 'http:' && !isLoopback(value);
+    return isPlainHttp ? [`${name}: must use https in production (plain http is allowed for loopback only)`] : [];
+  });
+}
+
+/** Rules between valid values: a backoff cap above its start. */
 function valueRules(s: Settings): string[] {
-  const problems: string[] = [];
-  if (s.NODE_ENV === 'production') {
-    for (const name of ['ICG_AUTH_URL', 'ICG_API_URL'] as const) {
-      const url = s[name];
-      if (url !== undefined && !url.startsWith('https://') && !isLoopback(url)) problems.push(`${name}: must use https in production (plain http is allowed for loopback only)`);
-    }
-  }
-  if (s.ICG_LOGIN_BACKOFF_MAX_MS < s.ICG_LOGIN_BACKOFF_MS) problems.push('ICG_LOGIN_BACKOFF_MAX_MS: must not be below ICG_LOGIN_BACKOFF_MS');
-  return problems;
+  return s.ICG_LOGIN_BACKOFF_MAX_MS < s.ICG_LOGIN_BACKOFF_MS ? ['ICG_LOGIN_BACKOFF_MAX_MS: must not be below ICG_LOGIN_BACKOFF_MS'] : [];
 }
 
 /**
@@ -239,7 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, configDir: string = DEFAULT_C
     if (value !== undefined && value !== '') merged[name] = value;
   }
 
-  problems.push(...missingVariables(merged));
+  problems.push(...missingVariables(merged), ...httpsRules(merged));
   const result = schema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {

@@ -10,7 +10,10 @@ export interface RequestContext {
   idempotency?: Reservation;
   /** Set once the pay is on its way to iCG: from then on only the forwarder may settle the reservation. */
   isForwarding?: boolean;
-  upstream?: { status: number; durationMs: number };
+  /** iCG's status (absent when it gave none: timeout, connection lost) and the time the pay took there. */
+  upstream?: { status?: number; durationMs: number };
+  /** The problem type slug of an error answer, for the request log. */
+  problem?: string;
 }
 
 /** The context of this request; created by the request-id middleware, first in the chain. */

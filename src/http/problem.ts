@@ -1,11 +1,12 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { AppError, InternalError, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { StoredAnswer } from '../guards/idempotency';
-import type { Logger } from '../logger';
+import { maskCardNumbers, type Logger } from '../logger';
 import { contextOf } from './context';
+import { invalidInvoiceId } from './pay-request';
 
 /** Problem types are tag URIs (RFC 4151): stable names, documented in the README's error table. */
-const TYPE_BASE = 'tag:icg-bff,2026:problem:';
+export const TYPE_BASE = 'tag:icg-bff,2026:problem:';
 
 /** An RFC 9457 problem for `error`, as sent and as stored for idempotent replay. */
 export function problemAnswer(error: AppError, req: Request, requestId: string): StoredAnswer {
@@ -41,6 +42,8 @@ function fromBodyParser(error: unknown): AppError | null {
       return new PayloadTooLarge('The request body exceeds the size limit');
     case 'entity.parse.failed':
       return new InvalidRequest('The request body is not valid JSON');
+    case 'entity.verify.failed':
+      return new InvalidRequest('The request body is not valid UTF-8');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new UnsupportedMediaType('Send an uncompressed UTF-8 application/json body');
@@ -53,6 +56,11 @@ function fromBodyParser(error: unknown): AppError | null {
   }
 }
 
+/** The router could not percent-decode a path parameter (`/pay/%ZZ`): the only one is the invoice id. */
+function fromRouter(error: unknown): AppError | null {
+  return error instanceof URIError ? invalidInvoiceId() : null;
+}
+
 /**
  * The one place errors become HTTP answers. Known errors keep their status and message; anything
  * else is a bug: logged with its stack (never with the request) and answered as a bare 500.
@@ -63,12 +71,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    let known = error instanceof AppError ? error : fromBodyParser(error);
+    const context = contextOf(res);
+    let known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromRouter(error));
     if (!known) {
-      logger.error({ event: 'unhandled_error', requestId: contextOf(res).requestId, err: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : { message: 'non-error thrown' } }, 'unhandled error');
+      const err = error instanceof Error ? { name: error.name, message: maskCardNumbers(error.message), stack: maskCardNumbers(error.stack ?? '') } : { message: 'non-error thrown' };
+      logger.error({ event: 'unhandled_error', requestId: context.requestId, err }, 'unhandled error');
       known = new InternalError('Something went wrong on our side; the request id identifies it in our logs');
     }
-    sendAnswer(res, problemAnswer(known, req, contextOf(res).requestId));
+    context.problem = known.slug;
+    sendAnswer(res, problemAnswer(known, req, context.requestId));
   };
 }
 

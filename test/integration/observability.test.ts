@@ -55,6 +55,8 @@ describe('GET /metrics with METRICS_TOKEN', () => {
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
       expect((await fetch(`${h.url}/metrics`, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
       expect((await fetch(`${h.url}/metrics`, { headers: { Authorization: 'Bearer metrics-token-0123456789' } })).status).toBe(200);
+      // The scheme name is case-insensitive (RFC 9110).
+      expect((await fetch(`${h.url}/metrics`, { headers: { Authorization: 'bearer metrics-token-0123456789' } })).status).toBe(200);
     } finally {
       await h.close();
     }
@@ -70,6 +72,31 @@ describe('request logs', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatchObject({ level: 'info', method: 'POST', route: '/pay/:invoiceId', path: '/pay/log-1', status: 200, upstreamStatus: 200, durationMs: expect.any(Number), upstreamDurationMs: expect.any(Number), time: expect.any(String) });
       expect(h.logs[0]?.records().some((r) => r['event'] === 'token_obtained')).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('logs a failed pay at warn with its problem type and what iCG answered, and counts an unreadable answer as such', async () => {
+    const h = await startHarness({ env: { ICG_TIMEOUT_MS: '300' } });
+    try {
+      h.icg.faults.payStatus = 503;
+      await postJson(`${h.url}/pay/log-2`, payBody(), { 'X-Request-Id': 'log-req-2' });
+      h.icg.faults.payStatus = null;
+      h.icg.faults.payNonJson = true;
+      await postJson(`${h.url}/pay/log-3`, payBody(), { 'X-Request-Id': 'log-req-3' });
+      h.icg.faults.payNonJson = false;
+      h.icg.faults.payHang = true;
+      await postJson(`${h.url}/pay/log-4`, payBody(), { 'X-Request-Id': 'log-req-4' });
+      const line = (id: string) => h.logs[0]?.records().find((r) => r['event'] === 'request' && r['requestId'] === id);
+      expect(line('log-req-2')).toMatchObject({ level: 'warn', status: 502, problem: 'upstream-unavailable', upstreamStatus: 503, upstreamDurationMs: expect.any(Number) });
+      expect(line('log-req-3')).toMatchObject({ level: 'warn', status: 502, problem: 'upstream-unavailable', upstreamStatus: 200 });
+      expect(line('log-req-4')).toMatchObject({ level: 'warn', status: 504, problem: 'upstream-timeout', upstreamDurationMs: expect.any(Number) });
+      expect(line('log-req-4')).not.toHaveProperty('upstreamStatus');
+      const text = await (await fetch(`${h.url}/metrics`)).text();
+      expect(text).toMatch(/icg_bff_icg_request_duration_seconds_count\{operation="pay",outcome="invalid_response"\} 1\n/);
+      expect(text).toMatch(/icg_bff_icg_request_duration_seconds_count\{operation="pay",outcome="server_error"\} 1\n/);
+      expect(text).not.toMatch(/operation="pay",outcome="success"/);
     } finally {
       await h.close();
     }

@@ -1,4 +1,17 @@
+import { connect } from 'node:net';
 import { startHarness, payBody, postJson, type Harness } from '../support/harness';
+
+/** Sends raw bytes and returns everything the server writes before it closes the connection. */
+async function rawExchange(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(request));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
 
 const LIMITS = { RATE_LIMIT_MAX: '1000', RATE_LIMIT_INVOICE_MAX: '1000' };
 
@@ -142,6 +155,40 @@ describe('POST /pay/:invoiceId', () => {
     expect(h.icg.stats.pays).toBe(1);
   });
 
+  it('answers 400, not 500, for an invoice id that is not valid percent-encoding, and logs no error', async () => {
+    for (const id of ['%ZZ', 'ab%', '%E0%A4%A', '%ZZ4111111111111111']) {
+      const res = await postJson(`${h.url}/pay/${id}`, payBody());
+      expect(res.status).toBe(400);
+      expect(res.body['type']).toBe('tag:icg-bff,2026:problem:invalid-request');
+    }
+    expect(h.icg.stats.pays).toBe(0);
+    expect(h.logs[0]?.records().filter((r) => r['level'] === 'error')).toEqual([]);
+    expect(h.logs[0]?.text).not.toContain('4111111111111111');
+  });
+
+  it('answers 400 for a body that is not UTF-8 instead of forwarding replacement characters', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"Amount":12.5,"Type":"D","Description":"order '), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const res = await fetch(`${h.url}/pay/126`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: bytes });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/UTF-8/);
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('answers 502 for an iCG redirect instead of relaying a bare 3xx', async () => {
+    h.icg.faults.payStatus = 302;
+    const res = await postJson(`${h.url}/pay/127`, payBody());
+    expect(res.status).toBe(502);
+    expect(res.headers.get('location')).toBeNull();
+  });
+
+  it('masks a card number a caller put in the path in every log line', async () => {
+    const res = await postJson(`${h.url}/pay/4111111111111111`, payBody(), { 'X-Request-Id': 'pan-in-path-1' });
+    expect(res.status).toBe(200);
+    const lines = h.logs[0]?.records().filter((r) => r['requestId'] === 'pan-in-path-1') ?? [];
+    expect(lines.find((r) => r['event'] === 'request')).toMatchObject({ path: '/pay/XXXXXXXXXXXX1111' });
+    expect(JSON.stringify(lines)).not.toContain('4111111111111111');
+  });
+
   it('answers 405 for other methods on the pay route', async () => {
     const res = await fetch(`${h.url}/pay/125`);
     expect(res.status).toBe(405);
@@ -152,6 +199,32 @@ describe('POST /pay/:invoiceId', () => {
     const res = await fetch(`${h.url}/nope`);
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  });
+});
+
+describe('requests Node refuses before Express sees them', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h.close());
+
+  it('answer problem+json with a request id, like every other error', async () => {
+    const cases: [string, number][] = [
+      ['FOO /pay/1 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+      [`POST /pay/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['CONNECT icg.example.com:443 HTTP/1.1\r\nHost: icg.example.com\r\n\r\n', 405],
+    ];
+    for (const [request, status] of cases) {
+      const answer = await rawExchange(h.url, request);
+      const [head = '', body = ''] = answer.split('\r\n\r\n');
+      expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(head).toMatch(/\r\nContent-Type: application\/problem\+json/);
+      expect(head).toMatch(/\r\nX-Request-Id: [0-9a-f-]{36}\r\n/);
+      expect(head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/);
+      expect(JSON.parse(body)).toMatchObject({ status, type: expect.stringMatching(/^tag:icg-bff,2026:problem:/) });
+    }
+    expect(h.icg.stats.pays).toBe(0);
   });
 });
 

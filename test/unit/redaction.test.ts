@@ -1,6 +1,18 @@
 import { Writable } from 'node:stream';
-import { createLogger, redactSensitive } from '../../src/logger';
+import { createLogger, maskCardNumbers, redactSensitive } from '../../src/logger';
 import { Secret } from '../../src/secret';
+
+describe('card number masking', () => {
+  it('masks runs of 13-19 digits that pass the Luhn check, grouped or not, to their last four', () => {
+    expect(maskCardNumbers('/pay/4111111111111111')).toBe('/pay/XXXXXXXXXXXX1111');
+    expect(maskCardNumbers('a 4111-1111-1111-1111 b 378282246310005')).toBe('a XXXXXXXXXXXX1111 b XXXXXXXXXXX0005');
+    expect(maskCardNumbers('6011 0009 9013 9424')).toBe('XXXXXXXXXXXX9424');
+  });
+
+  it('leaves other numbers alone: invoice ids, short runs, numbers failing Luhn', () => {
+    for (const text of ['/pay/4111111111111112', '/pay/123456789012', '/pay/inv-2026-0001', 'order 1001']) expect(maskCardNumbers(text)).toBe(text);
+  });
+});
 
 describe('log redaction', () => {
   it('censors sensitive fields at any depth, in any letter case', () => {
