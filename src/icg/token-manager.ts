@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UpstreamRejected, UpstreamUnavailable } from '../errors';
+import { UpstreamFailure, UpstreamRejected, UpstreamUnavailable } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { Secret } from '../secret';
@@ -8,6 +8,9 @@ import { StateUnavailable, type SharedState } from '../state/shared-state';
 import { AccessToken } from './access-token';
 import { RefreshRejected, type IcgClient, type TokenGrant } from './client';
 import { nextBackoffMs, tokenTimes, type RefreshPolicy } from './token-timing';
+
+/** How long a failed login (iCG's auth down or slow, not rejecting us) is answered again instead of retried. */
+const FAILED_LOGIN_PAUSE_MS = 1000;
 
 /** The token as it is stored in Redis (one JSON string, compared whole for compare-and-delete). */
 interface StoredToken {
@@ -63,6 +66,8 @@ export class TokenManager {
   #held: HeldToken | null = null;
   #renewal: Promise<HeldToken> | null = null;
   #backoff: Backoff | null = null;
+  /** The last failed renewal (iCG auth down, not rejecting us), answered again until `until`. */
+  #failure: { until: number; error: unknown } | null = null;
 
   constructor(options: TokenManagerOptions) {
     this.#o = options;
@@ -123,15 +128,25 @@ export class TokenManager {
     return this.#held ? Math.max(0, (this.#held.expiresAt - this.#now()) / 1000) : 0;
   }
 
+  /**
+   * One renewal at a time. A renewal that fails is not tried again for FAILED_LOGIN_PAUSE_MS: while
+   * iCG's login is down, pays get the same answer at once instead of sending iCG a login each.
+   */
   #renew(): Promise<HeldToken> {
-    this.#renewal ??= this.#obtain().finally(() => {
-      this.#renewal = null;
-    });
+    if (this.#failure && this.#now() < this.#failure.until) return Promise.reject(this.#failure.error);
+    this.#renewal ??= this.#obtain()
+      .catch((error: unknown) => {
+        if (error instanceof UpstreamFailure) this.#failure = { until: this.#now() + FAILED_LOGIN_PAUSE_MS, error };
+        throw error;
+      })
+      .finally(() => {
+        this.#renewal = null;
+      });
     return this.#renewal;
   }
 
   #renewInBackground(): void {
-    if (this.#renewal) return;
+    if (this.#renewal || (this.#failure && this.#now() < this.#failure.until)) return;
     this.#renew().catch((error: unknown) => {
       this.#o.logger.warn({ event: 'token_refresh_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'background token renewal failed; the current token serves until it expires');
     });

@@ -65,6 +65,7 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
   }
 
   async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    stats.loginAttempts += 1;
     const body = await readBody(req);
     if (body.kind === 'too_large') return sendJson(res, 413, { error: 'invalid_request', error_description: 'The request body is too large.' }, CLOSE);
     if (faults.loginDelayMs > 0 && !(await pauses.wait(faults.loginDelayMs, res))) return;

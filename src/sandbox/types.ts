@@ -26,6 +26,8 @@ export interface SandboxStats {
   refreshes: number;
   /** password grants refused (invalid_client, invalid_grant) */
   loginsRejected: number;
+  /** every request to /Login, whatever the outcome (faults included) */
+  loginAttempts: number;
   /** pay requests that reached the handler, whatever the outcome (a body over the limit never does) */
   pays: number;
   paysByInvoice: Record<string, number>;
@@ -61,5 +63,5 @@ export interface IcgSandbox {
 
 /** Zeroed stats; paysByInvoice has no prototype so an invoice id like `__proto__` is counted like any other. */
 export function emptyStats(): SandboxStats {
-  return { logins: 0, refreshes: 0, loginsRejected: 0, pays: 0, paysByInvoice: Object.create(null) as Record<string, number>, unauthorizedPays: 0 };
+  return { logins: 0, refreshes: 0, loginsRejected: 0, loginAttempts: 0, pays: 0, paysByInvoice: Object.create(null) as Record<string, number>, unauthorizedPays: 0 };
 }

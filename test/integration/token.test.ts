@@ -84,6 +84,18 @@ describe('token management', () => {
     expect(h.icg.stats.pays).toBe(2);
   });
 
+  it('sends at most one login a second while iCG login is down, answering pays at once meanwhile', async () => {
+    h = await startHarness({ env: LIMITS });
+    h.icg.faults.loginStatus = 500;
+    const started = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i += 1) statuses.push((await postJson(`${h.url}/pay/auth-down-${i}`, payBody())).status);
+    expect(statuses).toEqual(Array(20).fill(502));
+    expect(h.icg.stats.loginAttempts).toBeGreaterThanOrEqual(1);
+    expect(h.icg.stats.loginAttempts).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / 1000));
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
   it('pauses logins when iCG refuses a token it has just issued, instead of logging in for every pay', async () => {
     h = await startHarness({ env: { ...LIMITS, ICG_LOGIN_BACKOFF_MS: '60000', ICG_LOGIN_BACKOFF_MAX_MS: '60000' }, instances: 2 });
     const urls = h.services.map((service) => service.url);
