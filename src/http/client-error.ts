@@ -51,7 +51,11 @@ export function answerUnparsableRequests(server: Server): void {
     if (socket.writable && error.code !== 'ECONNRESET' && !answering?.headersSent) socket.write(rawAnswer(BY_CODE[error.code ?? ''] ?? MALFORMED));
     socket.destroy();
   });
-  server.on('connect', (_req: unknown, socket: Duplex) => {
-    socket.end(rawAnswer(CONNECT));
+  // Node hands a CONNECT socket over without its own error and timeout handling: add both, and close
+  // it once the answer is out (the server keeps half-open sockets, so end() alone would not).
+  server.on('connect', (_req: unknown, socket: Duplex & { setTimeout(ms: number, onTimeout: () => void): unknown }) => {
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.end(rawAnswer(CONNECT), () => socket.destroy());
   });
 }

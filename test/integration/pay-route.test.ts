@@ -226,6 +226,19 @@ describe('requests Node refuses before Express sees them', () => {
     }
     expect(h.icg.stats.pays).toBe(0);
   });
+
+  it('survives a CONNECT whose client resets the connection at once', async () => {
+    const { hostname, port } = new URL(h.url);
+    for (let i = 0; i < 5; i += 1) {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write('CONNECT icg.example.com:443 HTTP/1.1\r\nHost: icg.example.com\r\n\r\n');
+        socket.resetAndDestroy();
+      });
+      socket.on('error', () => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await fetch(`${h.url}/healthz`)).status).toBe(200);
+  });
 });
 
 describe('POST /pay when iCG cannot be reached', () => {
