@@ -10,9 +10,9 @@ export async function payInvoice(client: IcgClient, tokens: TokenManager, invoic
   const held = await tokens.getToken();
   const first = await client.payInvoice(invoiceId, body, held.token, requestId);
   if (first.status !== 401) return first;
-  await tokens.invalidate(held);
+  const refusedAt = await tokens.invalidate(held);
   const renewed = await tokens.getToken();
   const second = await client.payInvoice(invoiceId, body, renewed.token, requestId);
   if (second.status !== 401) return second;
-  throw await tokens.refuse(renewed);
+  throw await tokens.refuse(renewed, refusedAt);
 }

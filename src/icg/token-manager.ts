@@ -18,6 +18,8 @@ interface StoredToken {
   readonly expiresAt: number;
   readonly refreshAt: number;
   readonly refreshToken: string | null;
+  /** When it was requested from iCG (0: unknown, stored by an older version). */
+  readonly issuedAt: number;
 }
 
 /** A token this process holds. `raw` is its stored form: the identity used to invalidate it. */
@@ -27,6 +29,7 @@ export interface HeldToken {
   readonly expiresAt: number;
   readonly refreshAt: number;
   readonly refreshToken: Secret | null;
+  readonly issuedAt: number;
 }
 
 interface Backoff {
@@ -89,8 +92,12 @@ export class TokenManager {
     return this.#renew();
   }
 
-  /** Drops a token iCG answered 401 to: from memory, and from Redis only if Redis still holds that very token. */
-  async invalidate(held: HeldToken): Promise<void> {
+  /**
+   * Drops a token iCG answered 401 to: from memory, and from Redis only if Redis still holds that very
+   * token. Returns when that was, for refuse().
+   */
+  async invalidate(held: HeldToken): Promise<number> {
+    const at = this.#now();
     this.#o.metrics.tokenInvalidations.inc();
     if (this.#held?.raw === held.raw) this.#held = null;
     try {
@@ -99,16 +106,21 @@ export class TokenManager {
       if (!(error instanceof StateUnavailable)) throw error;
       this.#o.metrics.degradedOperations.inc({ operation: 'token' });
     }
+    return at;
   }
 
   /**
-   * iCG answered 401 to a token it had just issued: no new token will do better (the merchant user
-   * may lack the right to pay, or iCG is misbehaving), so this is handled like rejected credentials:
-   * the token is dropped and logins pause on every instance. Returns the error to answer with.
+   * iCG answered 401 to the token a pay got after its first token was refused at `firstRefusedAt`.
+   * If that token was issued since, no new token will do better (the merchant user may lack the right
+   * to pay, or iCG is misbehaving): handled like rejected credentials, logins pause on every instance
+   * (once: the many pays refused at the same moment do not each double the pause). An older token
+   * (stored before the refusal, e.g. during a mass revocation) is only dropped. Returns the error to
+   * answer with.
    */
-  async refuse(held: HeldToken): Promise<UpstreamRejected> {
+  async refuse(held: HeldToken, firstRefusedAt: number): Promise<UpstreamRejected> {
     await this.invalidate(held);
-    await this.#enterBackoff('token_refused');
+    if (held.issuedAt < firstRefusedAt) return new UpstreamRejected('iCG refused the access token; try again shortly', { retryAfterSeconds: 1 });
+    if (!(this.#backoff && this.#now() < this.#backoff.until)) await this.#enterBackoff('token_refused');
     return new UpstreamRejected('iCG refused a freshly issued access token; payments are paused while the merchant checks the iCG user', { retryAfterSeconds: this.#backoffSeconds() });
   }
 
@@ -212,7 +224,7 @@ export class TokenManager {
     this.#o.metrics.degradedOperations.inc({ operation: 'token' });
     const held = this.#held;
     if (held && this.#now() < held.expiresAt) return held;
-    const next = await this.#grant(held ? { accessToken: '', expiresAt: held.expiresAt, refreshAt: held.refreshAt, refreshToken: held.refreshToken?.reveal() ?? null } : null);
+    const next = await this.#grant(held ? { accessToken: '', expiresAt: held.expiresAt, refreshAt: held.refreshAt, refreshToken: held.refreshToken?.reveal() ?? null, issuedAt: held.issuedAt } : null);
     return this.#hold(next.raw, next.stored);
   }
 
@@ -231,7 +243,7 @@ export class TokenManager {
     }
     grant ??= await this.#login();
     const times = tokenTimes(requestedAt, grant.expiresInSeconds, this.#o.policy);
-    const stored: StoredToken = { accessToken: grant.accessToken.reveal(), ...times, refreshToken: grant.refreshToken?.reveal() ?? null };
+    const stored: StoredToken = { accessToken: grant.accessToken.reveal(), ...times, refreshToken: grant.refreshToken?.reveal() ?? null, issuedAt: requestedAt };
     this.#o.logger.info({ event: 'token_obtained', expiresInSeconds: grant.expiresInSeconds, hasRefreshToken: grant.refreshToken !== null }, 'obtained a new iCG access token');
     return { raw: JSON.stringify(stored), stored };
   }
@@ -296,6 +308,7 @@ export class TokenManager {
       expiresAt: stored.expiresAt,
       refreshAt: stored.refreshAt,
       refreshToken: stored.refreshToken === null ? null : new Secret(stored.refreshToken),
+      issuedAt: stored.issuedAt,
     };
     this.#held = held;
     return held;
@@ -317,7 +330,7 @@ function parseStored(raw: string | null): StoredToken | null {
   try {
     const value = JSON.parse(raw) as Partial<StoredToken>;
     if (typeof value.accessToken !== 'string' || typeof value.expiresAt !== 'number' || typeof value.refreshAt !== 'number') return null;
-    return { accessToken: value.accessToken, expiresAt: value.expiresAt, refreshAt: value.refreshAt, refreshToken: typeof value.refreshToken === 'string' ? value.refreshToken : null };
+    return { accessToken: value.accessToken, expiresAt: value.expiresAt, refreshAt: value.refreshAt, refreshToken: typeof value.refreshToken === 'string' ? value.refreshToken : null, issuedAt: typeof value.issuedAt === 'number' ? value.issuedAt : 0 };
   } catch {
     return null;
   }

@@ -109,6 +109,18 @@ describe('token management', () => {
     expect(h.logs.flatMap((log) => log.records()).filter((r) => r['event'] === 'icg_token_refused')).toHaveLength(1);
   });
 
+  it('pauses once, not once per pay, when many pays meet a refused token at the same moment', async () => {
+    h = await startHarness({ env: { ...LIMITS, ICG_LOGIN_BACKOFF_MS: '30000', ICG_LOGIN_BACKOFF_MAX_MS: '900000' } });
+    expect((await postJson(`${h.url}/pay/warm-refused`, payBody())).status).toBe(200);
+    h.icg.faults.payStatus = 401;
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => postJson(`${h?.url ?? ''}/pay/refused-at-once-${i}`, payBody())));
+    expect(answers.map((r) => r.status)).toEqual(Array(6).fill(503));
+    const retryAfters = answers.map((r) => Number(r.headers.get('retry-after')));
+    expect(Math.max(...retryAfters)).toBeGreaterThan(1);
+    expect(Math.max(...retryAfters)).toBeLessThanOrEqual(30);
+    expect(h.logs[0]?.records().filter((r) => r['event'] === 'icg_token_refused')).toHaveLength(1);
+  });
+
   it('does not throw away a fresh token because another instance saw a stale 401', async () => {
     h = await startHarness({ env: LIMITS, instances: 2 });
     const [a, b] = h.services;
