@@ -37,7 +37,9 @@ const REDIS_STARTUP_WAIT_MS = 3000;
 export function guardTimings(timeoutMs: number) {
   const loginLockTtlMs = 2 * timeoutMs + 1000;
   const tokenWaitMs = loginLockTtlMs + 1000;
-  const payBudgetMs = 2 * timeoutMs + 2 * tokenWaitMs + 1000;
+  // Getting a token: waiting for another instance's login, then a refresh and a login of its own.
+  const tokenBudgetMs = tokenWaitMs + 2 * timeoutMs;
+  const payBudgetMs = 2 * timeoutMs + 2 * tokenBudgetMs + 1000;
   return { loginLockTtlMs, tokenWaitMs, payBudgetMs, payLockTtlMs: payBudgetMs + 5000 };
 }
 
@@ -139,6 +141,8 @@ export async function startService(config: Config, options: { logDestination?: D
         server.closeAllConnections();
         await closed;
       }
+      // A pay whose client left is still at iCG: its outcome must be stored before Redis is closed.
+      await settlesWithin(deps.inFlight.settled(), timings.payBudgetMs);
       deps.limiters.close();
       icg.close();
       local.close();

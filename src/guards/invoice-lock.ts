@@ -35,9 +35,6 @@ export class InvoiceLocks {
       isAcquired = await store.setIfAbsent(key, owner, this.ttlMs);
     } catch (error) {
       if (!(error instanceof StateUnavailable)) throw error;
-      // A stalled Redis may still take the lock after we gave up on it, blocking the invoice until the
-      // TTL: give it back (runs after the SET on the same connection; deletes only our own lock).
-      void this.shared.deleteIfEquals(key, owner).catch(() => undefined);
       this.metrics.degradedOperations.inc({ operation: 'invoice_lock' });
       if (this.#shouldWarn()) this.logger.warn({ event: 'degraded_invoice_lock' }, 'redis unreachable: invoice locks are taken in this process only');
       store = this.local;
@@ -48,7 +45,10 @@ export class InvoiceLocks {
     return async () => {
       if (isReleased) return;
       isReleased = true;
-      await store.deleteIfEquals(key, owner).catch(() => undefined);
+      // Taken in this process because Redis stalled: a stalled Redis may still have run our SET later,
+      // and that lock (which kept other instances off this invoice meanwhile) is given back too.
+      const releases = store === this.shared ? [store.deleteIfEquals(key, owner)] : [store.deleteIfEquals(key, owner), this.shared.deleteIfEquals(key, owner)];
+      await Promise.all(releases.map(async (release) => release.catch(() => undefined)));
     };
   }
 }

@@ -112,6 +112,12 @@ function idempotency(store: IdempotencyStore, metrics: Metrics): RequestHandler 
  */
 function forward(deps: PayRouteDeps): RequestHandler {
   return async (req, res) => {
+    // The client left while its request waited on a limit or on the key: nobody would hear the answer
+    // (and its key, if any, was already freed for a retry), so nothing is sent to iCG.
+    if (res.closed) {
+      await contextOf(res).idempotency?.abandon();
+      return;
+    }
     // In flight until both the work below has ended and the answer has gone out (or the client left).
     const done = deps.inFlight.begin();
     let pending = 2;

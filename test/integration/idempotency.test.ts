@@ -85,9 +85,9 @@ describe('Idempotency-Key', () => {
     h.icg.faults.payNonJson = true;
     h.icg.faults.payStatus = 400;
     const key = newKey();
-    expect((await postJson(`${a()}/pay/908`, payBody(), { 'Idempotency-Key': key })).status).toBe(502);
+    expect((await postJson(`${a()}/pay/912`, payBody(), { 'Idempotency-Key': key })).status).toBe(502);
     h.icg.reset();
-    const retry = await postJson(`${a()}/pay/908`, payBody(), { 'Idempotency-Key': key });
+    const retry = await postJson(`${a()}/pay/912`, payBody(), { 'Idempotency-Key': key });
     expect(retry.status).toBe(502);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(h.icg.stats.pays).toBe(0);
@@ -123,6 +123,11 @@ describe('Idempotency-Key', () => {
       const key = newKey();
       expect((await postJson(`${other.url}/pay/911`, payBody(), { 'Idempotency-Key': key })).status).toBe(504);
       other.icg.faults.loginDelayMs = 0;
+      // Within a second the failed login is answered again (not retried); the key is free all along.
+      const early = await postJson(`${other.url}/pay/911`, payBody(), { 'Idempotency-Key': key });
+      expect(early.status).toBe(504);
+      expect(early.headers.get('idempotent-replayed')).toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 1100));
       const retry = await postJson(`${other.url}/pay/911`, payBody(), { 'Idempotency-Key': key });
       expect(retry.status).toBe(200);
       expect(retry.headers.get('idempotent-replayed')).toBeNull();

@@ -75,6 +75,20 @@ describe('when Redis fails', () => {
     expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/^icg_bff_redis_up 1$/m);
   });
 
+  it('sends nothing to iCG for a client that left while its request waited on a stalled Redis', async () => {
+    expect((await postJson(`${h.url}/pay/r10`, payBody())).status).toBe(200);
+    const paysBefore = h.icg.stats.pays;
+    redis.pause();
+    try {
+      const abandoned = fetch(`${h.url}/pay/r11`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payBody()), signal: AbortSignal.timeout(150) });
+      await expect(abandoned).rejects.toThrow();
+      await sleep(2500);
+    } finally {
+      redis.resume();
+    }
+    expect(h.icg.stats.pays).toBe(paysBefore);
+  });
+
   it('tells the truth in /readyz while /healthz stays 200, and heals without a restart', async () => {
     expect((await postJson(`${h.url}/pay/r9`, payBody())).status).toBe(200);
     await redis.kill();
