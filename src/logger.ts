@@ -33,19 +33,28 @@ export const REDACTED_KEYS: ReadonlySet<string> = new Set([
 
 const CENSOR = '[redacted]';
 
-/** 13-19 digits, optionally grouped by single spaces or dashes: the shapes a card number is written in. */
-const CARD_NUMBER_SHAPE = /\d(?:[ -]?\d){12,18}/g;
+/** 13 or more digits, possibly grouped by a space (also URL-encoded), a dash or a plus. */
+const DIGIT_RUN = /\d(?:(?:[ +-]|%20)?\d){12,}/g;
+const SEPARATORS = /%20|[ +-]/g;
 
 /**
- * `text` with every card number in it (a run of 13-19 digits that passes the Luhn check) masked to its
- * last four digits, as iCG displays cards. For values that come from callers and are logged, such as
- * the path: a caller who puts a card number in a URL must not put it in our logs.
+ * `text` with every run of digits that holds a card number (13-19 consecutive digits passing the
+ * Luhn check, anywhere in the run) masked to its last four digits, as iCG displays cards. For values
+ * that come from callers and are logged, such as the path: a caller who puts a card number in a URL
+ * must not put it in our logs.
  */
 export function maskCardNumbers(text: string): string {
-  return text.replace(CARD_NUMBER_SHAPE, (match) => {
-    const digits = match.replace(/[ -]/g, '');
-    return passesLuhn(digits) ? `${'X'.repeat(digits.length - 4)}${digits.slice(-4)}` : match;
+  return text.replace(DIGIT_RUN, (match) => {
+    const digits = match.replace(SEPARATORS, '');
+    return holdsCardNumber(digits) ? `${'X'.repeat(digits.length - 4)}${digits.slice(-4)}` : match;
   });
+}
+
+function holdsCardNumber(digits: string): boolean {
+  for (let length = 13; length <= Math.min(19, digits.length); length += 1) {
+    for (let start = 0; start + length <= digits.length; start += 1) if (passesLuhn(digits.slice(start, start + length))) return true;
+  }
+  return false;
 }
 
 function passesLuhn(digits: string): boolean {

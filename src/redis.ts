@@ -28,6 +28,15 @@ export function redisOptions(config: Config['redis']): RedisOptions {
  * Parses `redis+sentinel://[:password@]host1:26379,host2:26379/masterName[/db]` (ioredis takes
  * Sentinel only as options, not as a URL) into ioredis options; other URLs are passed through.
  */
+/** A URL-encoded password, or the text itself when it is not valid percent-encoding. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 export function sentinelOptions(url: string): RedisOptions | null {
   const match = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
   if (!match) return null;
@@ -38,7 +47,7 @@ export function sentinelOptions(url: string): RedisOptions | null {
       return { host, port: Number(port) };
     }),
     name,
-    ...(password ? { password: decodeURIComponent(password) } : {}),
+    ...(password ? { password: safeDecode(password) } : {}),
     ...(db ? { db: Number(db) } : {}),
   };
 }

@@ -56,9 +56,9 @@ function fromBodyParser(error: unknown): AppError | null {
   }
 }
 
-/** The router could not percent-decode a path parameter (`/pay/%ZZ`): the only one is the invoice id. */
+/** The router could not percent-decode a path parameter (`/pay/%ZZ`; it marks those 400): the only one is the invoice id. */
 function fromRouter(error: unknown): AppError | null {
-  return error instanceof URIError ? invalidInvoiceId() : null;
+  return error instanceof URIError && (error as URIError & { status?: unknown }).status === 400 ? invalidInvoiceId() : null;
 }
 
 /**

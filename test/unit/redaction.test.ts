@@ -9,8 +9,13 @@ describe('card number masking', () => {
     expect(maskCardNumbers('6011 0009 9013 9424')).toBe('XXXXXXXXXXXX9424');
   });
 
-  it('leaves other numbers alone: invoice ids, short runs, numbers failing Luhn', () => {
-    for (const text of ['/pay/4111111111111112', '/pay/123456789012', '/pay/inv-2026-0001', 'order 1001']) expect(maskCardNumbers(text)).toBe(text);
+  it('finds a card number inside a longer run of digits, or written with encoded spaces', () => {
+    expect(maskCardNumbers('/pay/2024-4111111111111111')).toBe('/pay/XXXXXXXXXXXXXXXX1111');
+    expect(maskCardNumbers('/pay/4111%201111%201111%201111')).toBe('/pay/XXXXXXXXXXXX1111');
+  });
+
+  it('leaves other numbers alone: invoice ids, short runs, a 13-digit run failing Luhn', () => {
+    for (const text of ['/pay/1234567890123', '/pay/123456789012', '/pay/inv-2026-0001', 'order 1001']) expect(maskCardNumbers(text)).toBe(text);
   });
 });
 
