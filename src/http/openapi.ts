@@ -71,8 +71,8 @@ export const openApiDocument = {
           '415': problem('The body is not uncompressed UTF-8 `application/json`.'),
           '422': problem('This Idempotency-Key was already used for another invoice or body.'),
           '429': problem('Too many attempts from this client or for this invoice.', { ...retryAfter, ...rateLimitHeaders }),
-          '502': problem('iCG failed (5xx, unreadable answer, or unreachable). The charge may have happened when iCG was reached: retry with the same Idempotency-Key to get this same answer, and reconcile.'),
-          '503': problem('iCG rejected the merchant\'s credentials (payments are paused), or a keyed request arrived while the shared store is down. Nothing was charged.', retryAfter),
+          '502': problem('iCG failed (5xx, a redirect, an unreadable answer, or unreachable). The charge may have happened when iCG was reached: retry with the same Idempotency-Key to get this same answer, and reconcile.'),
+          '503': problem('iCG rejected the merchant\'s credentials or refused a token it had just issued (payments are paused), or a keyed request arrived while the shared store is down. Nothing was charged.', retryAfter),
           '504': problem('iCG did not answer in time. **The outcome is unknown**: check the invoice before paying again; a retry with the same Idempotency-Key replays this answer.'),
           default: {
             description: 'Another status iCG answered with (4xx), relayed with its JSON body.',
