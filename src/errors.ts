@@ -48,6 +48,20 @@ export class PayloadTooLarge extends AppError {
   readonly title = 'The request body is too large';
 }
 
+/** The request did not finish arriving in time (answered before Express sees it). */
+export class RequestTimeout extends AppError {
+  readonly status = 408;
+  readonly slug = 'request-timeout';
+  readonly title = 'The request did not arrive in time';
+}
+
+/** The request headers are over Node's limit (answered before Express sees it). */
+export class HeadersTooLarge extends AppError {
+  readonly status = 431;
+  readonly slug = 'headers-too-large';
+  readonly title = 'The request headers are too large';
+}
+
 export class NotFound extends AppError {
   readonly status = 404;
   readonly slug = 'not-found';
