@@ -47,8 +47,8 @@ export class InvoiceLocks {
       isReleased = true;
       // Taken in this process because Redis stalled: a stalled Redis may still have run our SET later,
       // and that lock (which kept other instances off this invoice meanwhile) is given back too.
-      const releases = store === this.shared ? [store.deleteIfEquals(key, owner)] : [store.deleteIfEquals(key, owner), this.shared.deleteIfEquals(key, owner)];
-      await Promise.all(releases.map(async (release) => release.catch(() => undefined)));
+      const stores = store === this.shared ? [store] : [store, this.shared];
+      await Promise.all(stores.map(async (held) => held.deleteIfEquals(key, owner).catch(() => undefined)));
     };
   }
 }

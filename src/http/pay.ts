@@ -118,18 +118,13 @@ function forward(deps: PayRouteDeps): RequestHandler {
       await contextOf(res).idempotency?.abandon();
       return;
     }
-    // In flight until both the work below has ended and the answer has gone out (or the client left).
+    // In flight until the work below has ended and the answer has gone out (or the client left).
     const done = deps.inFlight.begin();
-    let pending = 2;
-    const settle = () => {
-      pending -= 1;
-      if (pending === 0) done();
-    };
-    res.once('close', settle);
     try {
       await forwardPay(deps, req, res);
     } finally {
-      settle();
+      if (res.closed) done();
+      else res.once('close', done);
     }
   };
 }
@@ -163,14 +158,15 @@ async function forwardPay(deps: PayRouteDeps, req: Request, res: Response): Prom
     sendAnswer(res, stored);
     await released;
   } catch (error) {
-    // Only a failure of the pay itself (it reached iCG) has an upstream status and duration to log.
-    if (error instanceof UpstreamFailure && error.mayHaveCharged) {
+    // A failure of the pay itself (it reached iCG) has an upstream status and duration to log, and its
+    // answer is kept under the key; any other failure frees the key.
+    const payFailure = error instanceof UpstreamFailure && error.mayHaveCharged ? error : null;
+    if (payFailure) {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      context.upstream = error.upstreamStatus === undefined ? { durationMs } : { status: error.upstreamStatus, durationMs };
-    }
-    if (reservation) {
-      if (error instanceof UpstreamFailure && error.mayHaveCharged) await reservation.complete(problemAnswer(error, req, context.requestId));
-      else await reservation.abandon();
+      context.upstream = payFailure.upstreamStatus === undefined ? { durationMs } : { status: payFailure.upstreamStatus, durationMs };
+      await reservation?.complete(problemAnswer(payFailure, req, context.requestId));
+    } else {
+      await reservation?.abandon();
     }
     throw error;
   } finally {
