@@ -120,7 +120,7 @@ export class TokenManager {
   async refuse(held: HeldToken, firstRefusedAt: number): Promise<UpstreamRejected> {
     await this.invalidate(held);
     if (held.issuedAt < firstRefusedAt) return new UpstreamRejected('iCG refused the access token; try again shortly', { retryAfterSeconds: 1 });
-    if (!(this.#backoff && this.#now() < this.#backoff.until)) await this.#enterBackoff('token_refused');
+    if (!this.#isBackingOff()) await this.#enterBackoff('token_refused');
     return new UpstreamRejected('iCG refused a freshly issued access token; payments are paused while the merchant checks the iCG user', { retryAfterSeconds: this.#backoffSeconds() });
   }
 
@@ -145,7 +145,7 @@ export class TokenManager {
    * iCG's login is down, pays get the same answer at once instead of sending iCG a login each.
    */
   #renew(): Promise<HeldToken> {
-    if (this.#failure && this.#now() < this.#failure.until) return Promise.reject(this.#failure.error);
+    if (this.#failure && this.#isPausedAfterFailure()) return Promise.reject(this.#failure.error);
     this.#renewal ??= this.#obtain()
       .catch((error: unknown) => {
         if (error instanceof UpstreamFailure) this.#failure = { until: this.#now() + FAILED_LOGIN_PAUSE_MS, error };
@@ -158,7 +158,8 @@ export class TokenManager {
   }
 
   #renewInBackground(): void {
-    if (this.#renewal || (this.#failure && this.#now() < this.#failure.until)) return;
+    // A failure being answered again would only be logged again.
+    if (this.#renewal || this.#isPausedAfterFailure()) return;
     this.#renew().catch((error: unknown) => {
       this.#o.logger.warn({ event: 'token_refresh_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'background token renewal failed; the current token serves until it expires');
     });
@@ -289,7 +290,15 @@ export class TokenManager {
   }
 
   #throwIfBackingOff(): void {
-    if (this.#backoff && this.#now() < this.#backoff.until) throw this.#backoffError();
+    if (this.#isBackingOff()) throw this.#backoffError();
+  }
+
+  #isPausedAfterFailure(): boolean {
+    return this.#failure !== null && this.#now() < this.#failure.until;
+  }
+
+  #isBackingOff(): boolean {
+    return this.#backoff !== null && this.#now() < this.#backoff.until;
   }
 
   #backoffSeconds(): number {
