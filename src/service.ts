@@ -14,6 +14,7 @@ import { createRateLimiters } from './http/rate-limit';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
 import { createRedis, waitForRedis } from './redis';
+import { withinMs } from './within';
 import { MemoryState } from './state/memory-state';
 import { RedisState } from './state/redis-state';
 
@@ -43,13 +44,12 @@ export function guardTimings(timeoutMs: number) {
   return { loginLockTtlMs, tokenWaitMs, payBudgetMs, payLockTtlMs: payBudgetMs + 5000 };
 }
 
-/** Whether `work` settles within `ms`. */
+/** Whether `work` resolves within `ms`. */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const settled = await Promise.race([work.then(() => true), timedOut]);
-  clearTimeout(timer);
-  return settled;
+  return withinMs(ms, work).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Builds every dependency from the config (the composition root), starts listening, wires shutdown. */

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { TokenManager } from '../icg/token-manager';
 import type { SharedState } from '../state/shared-state';
+import { withinMs } from '../within';
 
 export interface HealthDeps {
   readonly state: SharedState;
@@ -11,16 +12,6 @@ export interface HealthDeps {
 }
 
 type Check = { status: 'up' | 'down' | 'memory'; latencyMs?: number; detail?: string };
-
-/** Resolves `work` or rejects after `ms`: a readiness probe must answer even when a dependency hangs. */
-async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Whether Redis answers a PING within `timeoutMs` (a hung Redis is down, not merely connected). */
 export async function checkRedis(state: SharedState, timeoutMs: number): Promise<Check> {
