@@ -3,6 +3,7 @@ import type { Config } from './config';
 import type { IdempotencyStore } from './guards/idempotency';
 import type { InFlightPays } from './guards/in-flight-pays';
 import type { InvoiceLocks } from './guards/invoice-lock';
+import type { AnswerFilter } from './icg/answer-filter';
 import type { IcgClient } from './icg/client';
 import type { TokenManager } from './icg/token-manager';
 import type { Logger } from './logger';
@@ -26,6 +27,7 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly state: SharedState;
   readonly icg: IcgClient;
+  readonly answerFilter: AnswerFilter;
   readonly tokens: TokenManager;
   readonly locks: InvoiceLocks;
   readonly inFlight: InFlightPays;
@@ -57,6 +59,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     payRoutes({
       icg: deps.icg,
+      answerFilter: deps.answerFilter,
       tokens: deps.tokens,
       locks: deps.locks,
       inFlight: deps.inFlight,

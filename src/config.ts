@@ -35,6 +35,8 @@ export interface IcgSettings {
   readonly maxSockets: number;
   readonly loginBackoffMs: number;
   readonly loginBackoffMaxMs: number;
+  /** Answer fields relayed and stored besides the documented ones (dotted paths). */
+  readonly responseExtraFields: readonly string[];
 }
 
 export interface Config {
@@ -160,6 +162,10 @@ const schema = z.object({
   ICG_MAX_SOCKETS: int(1, 65535),
   ICG_LOGIN_BACKOFF_MS: int(100, 3600000),
   ICG_LOGIN_BACKOFF_MAX_MS: int(100, 86400000),
+  ICG_RESPONSE_EXTRA_FIELDS: z
+    .string()
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean))
+    .refine((list) => list.every((entry) => /^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$/.test(entry)), 'must be a comma-separated list of field names or dotted paths such as EmvData or ExtraData.Terminal'),
   TOKEN_REFRESH_MARGIN_MAX_MS: int(0, 3600000),
   TOKEN_REFRESH_MARGIN_RATIO: z.coerce.number({ message: 'must be a number' }).min(0, 'must be between 0 and 0.5').max(0.5, 'must be between 0 and 0.5'),
   REDIS_URL: redisUrl,
@@ -274,6 +280,7 @@ function buildConfig(s: Settings): Config {
       maxSockets: s.ICG_MAX_SOCKETS,
       loginBackoffMs: s.ICG_LOGIN_BACKOFF_MS,
       loginBackoffMaxMs: s.ICG_LOGIN_BACKOFF_MAX_MS,
+      responseExtraFields: s.ICG_RESPONSE_EXTRA_FIELDS,
     },
     token: { refreshMarginMaxMs: s.TOKEN_REFRESH_MARGIN_MAX_MS, refreshMarginRatio: s.TOKEN_REFRESH_MARGIN_RATIO },
     redis: {

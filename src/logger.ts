@@ -29,43 +29,13 @@ export const REDACTED_KEYS: ReadonlySet<string> = new Set([
   'routingnumber',
   'routing_number',
   'cvv',
+  'cvc',
+  'rawrequest',
+  'rawresponse',
 ]);
 
 const CENSOR = '[redacted]';
 
-/** 13 or more digits, possibly grouped by a space (also URL-encoded), a dash or a plus. */
-const DIGIT_RUN = /\d(?:(?:[ +-]|%20)?\d){12,}/g;
-const SEPARATORS = /%20|[ +-]/g;
-
-/**
- * `text` with every run of digits that holds a card number (13-19 consecutive digits passing the
- * Luhn check, anywhere in the run) masked to its last four digits, as iCG displays cards. For values
- * that come from callers and are logged, such as the path: a caller who puts a card number in a URL
- * must not put it in our logs.
- */
-export function maskCardNumbers(text: string): string {
-  return text.replace(DIGIT_RUN, (match) => {
-    const digits = match.replace(SEPARATORS, '');
-    return holdsCardNumber(digits) ? `${'X'.repeat(digits.length - 4)}${digits.slice(-4)}` : match;
-  });
-}
-
-function holdsCardNumber(digits: string): boolean {
-  for (let length = 13; length <= Math.min(19, digits.length); length += 1) {
-    for (let start = 0; start + length <= digits.length; start += 1) if (passesLuhn(digits.slice(start, start + length))) return true;
-  }
-  return false;
-}
-
-function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i += 1) {
-    let digit = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 1) digit = digit * 2 > 9 ? digit * 2 - 9 : digit * 2;
-    sum += digit;
-  }
-  return sum % 10 === 0;
-}
 const MAX_DEPTH = 6;
 
 /**

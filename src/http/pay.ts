@@ -5,10 +5,12 @@ import { requestFingerprint } from '../guards/fingerprint';
 import type { IdempotencyStore } from '../guards/idempotency';
 import type { InFlightPays } from '../guards/in-flight-pays';
 import type { InvoiceLocks } from '../guards/invoice-lock';
+import type { AnswerFilter } from '../icg/answer-filter';
 import type { IcgClient } from '../icg/client';
 import { payInvoice } from '../icg/pay-invoice';
 import type { TokenManager } from '../icg/token-manager';
-import { maskCardNumbers, type Logger } from '../logger';
+import { maskCardNumbers, SensitiveValues } from '../cardholder-data';
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { StateUnavailable } from '../state/shared-state';
 import { contextOf } from './context';
@@ -18,6 +20,7 @@ import type { RateLimiters } from './rate-limit';
 
 export interface PayRouteDeps {
   readonly icg: IcgClient;
+  readonly answerFilter: AnswerFilter;
   readonly tokens: TokenManager;
   readonly locks: InvoiceLocks;
   readonly inFlight: InFlightPays;
@@ -149,7 +152,8 @@ async function forwardPay(deps: PayRouteDeps, req: Request, res: Response): Prom
     const answer = await payInvoice(deps.icg, deps.tokens, invoiceId, context.body, context.requestId);
     context.upstream = { status: answer.status, durationMs: Number(process.hrtime.bigint() - started) / 1e6 };
     deps.logger.debug({ event: 'icg_pay', requestId: context.requestId, invoiceId: maskCardNumbers(invoiceId), upstreamStatus: answer.status, isKeyed: reservation !== undefined }, 'iCG answered the pay');
-    const stored = { status: answer.status, contentType: 'application/json', body: answer.body } as const;
+    // Only iCG's documented fields, scrubbed of cardholder data, are relayed, stored and logged.
+    const stored = { status: answer.status, contentType: 'application/json', body: deps.answerFilter.filter(answer.body, SensitiveValues.of(context.body)) } as const;
     // Both are sent before answering, so a client that pays again at once meets neither the lock nor an
     // in-flight key (its commands queue behind these). The stored answer is awaited; the release is not:
     // one that fails leaves a lock that expires by itself. Issued in the same tick, they share a round trip.

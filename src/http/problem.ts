@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { AppError, InternalError, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { StoredAnswer } from '../guards/idempotency';
-import { maskCardNumbers, type Logger } from '../logger';
+import { maskCardNumbers } from '../cardholder-data';
+import type { Logger } from '../logger';
 import { contextOf } from './context';
 import { invalidInvoiceId } from './pay-request';
 

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
-import { maskCardNumbers, type Logger } from '../logger';
+import { maskCardNumbers } from '../cardholder-data';
+import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { contextOf } from './context';
 

@@ -17,6 +17,8 @@ export interface SandboxFaults {
   payUnauthorizedCount: number;
   /** Answer pays with a text/html body (status 200, or payStatus when set). */
   payNonJson: boolean;
+  /** Echo the pay request in the answer: RawRequest (the body text), RawResponse, and ExtraData (the parsed body), as a careless gateway might. */
+  payEcho: boolean;
 }
 
 /** The fault values a sandbox starts with and returns to on reset(): no faults, the configured token policy. */
@@ -32,6 +34,7 @@ export function defaultFaults(tokenLifetimeSeconds: number, issueRefreshTokens: 
     payStatus: null,
     payUnauthorizedCount: 0,
     payNonJson: false,
+    payEcho: false,
   };
 }
 
@@ -59,6 +62,7 @@ const RULES: Readonly<Record<keyof SandboxFaults, Rule>> = {
   payStatus: STATUS,
   payUnauthorizedCount: { accepts: (v) => Number.isSafeInteger(v) && typeof v === 'number' && v >= 0, expected: 'a non-negative integer' },
   payNonJson: BOOLEAN,
+  payEcho: BOOLEAN,
 };
 
 function isFaultName(key: string): key is keyof SandboxFaults {

@@ -124,7 +124,9 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     if (!json.ok) return sendJson(res, 400, { Message: 'The request is invalid.', ModelState: { request: ['The request body is not valid JSON.'] } });
     const validation = validatePay(json.value);
     if (!validation.ok) return sendJson(res, 400, validation.body);
-    sendJson(res, 200, settlePay(validation.request, invoiceId));
+    const answer = settlePay(validation.request, invoiceId);
+    if (faults.payEcho) Object.assign(answer, { RawRequest: body.text, RawResponse: JSON.stringify({ request: json.value, answer }), ExtraData: json.value });
+    sendJson(res, 200, answer);
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, action: string): Promise<void> {

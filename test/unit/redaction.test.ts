@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { createLogger, maskCardNumbers, redactSensitive } from '../../src/logger';
+import { maskCardNumbers } from '../../src/cardholder-data';
+import { createLogger, redactSensitive } from '../../src/logger';
 import { Secret } from '../../src/secret';
 
 describe('card number masking', () => {

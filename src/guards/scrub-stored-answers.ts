@@ -1,0 +1,78 @@
+import type Redis from 'ioredis';
+import { SensitiveValues } from '../cardholder-data';
+import type { AnswerFilter } from '../icg/answer-filter';
+import type { Logger } from '../logger';
+import { LuaScript } from '../redis';
+
+/** Replaces a record only while it still holds what was read, keeping its remaining lifetime. */
+const REPLACE_KEEPING_TTL = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`, 1);
+
+interface StoredRecord {
+  readonly state?: unknown;
+  readonly answer?: { readonly contentType?: unknown; readonly body?: unknown };
+}
+
+/** The record with its iCG answer filtered, or null when there is nothing to change. */
+function scrubbed(raw: string, filter: AnswerFilter): string | null {
+  let record: StoredRecord;
+  try {
+    record = JSON.parse(raw) as StoredRecord;
+  } catch {
+    return null;
+  }
+  const answer = record.answer;
+  if (record.state !== 'done' || !answer || answer.contentType !== 'application/json') return null;
+  const next = JSON.stringify({ ...record, answer: { ...answer, body: filter.filter(answer.body, SensitiveValues.none()) } });
+  return next === raw ? null : next;
+}
+
+/**
+ * Scrubs the Idempotency-Key records an earlier version stored with iCG's whole answer (which could
+ * echo a card number and CVV): each is rewritten in place with the filtered answer, keeping its
+ * lifetime. Never deleted: a deleted record would free its key to pay again. Returns how many
+ * records were scanned and rewritten.
+ */
+export async function scrubStoredAnswers(redis: Redis, keyPrefix: string, filter: AnswerFilter): Promise<{ scanned: number; scrubbed: number }> {
+  let cursor = '0';
+  let scanned = 0;
+  let changed = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}idempotency:*`, 'COUNT', 500);
+    cursor = next;
+    const values = keys.length > 0 ? await redis.mget(...keys) : [];
+    for (const [index, key] of keys.entries()) {
+      const raw = values[index];
+      if (raw === null || raw === undefined) continue;
+      scanned += 1;
+      const next = scrubbed(raw, filter);
+      if (next !== null && (await REPLACE_KEEPING_TTL.run(redis, [key], [raw, next])) === 1) changed += 1;
+    }
+  } while (cursor !== '0');
+  return { scanned, scrubbed: changed };
+}
+
+/** How often, and for how long after start-up, the scrub runs again (old instances may still write during a rolling deploy). */
+const REPEAT_EVERY_MS = 10 * 60_000;
+const REPEAT_FOR_MS = 60 * 60_000;
+
+/** Runs the scrub at start-up and again every ten minutes for an hour, logging what it did. Returns a stop function. */
+export function scheduleAnswerScrub(redis: Redis, keyPrefix: string, filter: AnswerFilter, logger: Logger): () => void {
+  const run = (): void => {
+    scrubStoredAnswers(redis, keyPrefix, filter).then(
+      (result) => {
+        if (result.scrubbed > 0) logger.warn({ event: 'idempotency_records_scrubbed', ...result }, 'rewrote stored answers that held fields outside the allow-list');
+        else logger.debug({ event: 'idempotency_records_scrubbed', ...result }, 'stored answers checked');
+      },
+      (error: unknown) => logger.warn({ event: 'idempotency_scrub_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'could not scrub stored answers; will try again'),
+    );
+  };
+  run();
+  const timer = setInterval(run, REPEAT_EVERY_MS);
+  timer.unref();
+  const stopTimer = setTimeout(() => clearInterval(timer), REPEAT_FOR_MS);
+  stopTimer.unref();
+  return () => {
+    clearInterval(timer);
+    clearTimeout(stopTimer);
+  };
+}

@@ -1,0 +1,120 @@
+import { isAccountNumberKey, isVerificationCodeKey, lastFour, type SensitiveValues } from '../cardholder-data';
+
+/**
+ * The fields of iCG's answers this service relays and stores: the ProcessResponse model iCG documents
+ * (ICG.md) and the error bodies ASP.NET Web API answers 4xx with. RawRequest and RawResponse are left
+ * out on purpose: they may echo the customer's card number and CVV. EMV fields are not named in iCG's
+ * docs; an operator who needs them lists them in ICG_RESPONSE_EXTRA_FIELDS.
+ */
+export const DOCUMENTED_ANSWER_FIELDS: readonly string[] = [
+  'TransactionId',
+  'Status',
+  'StatusMessage',
+  'ConfirmationCode',
+  'ApprovalCode',
+  'TransactionAmount',
+  'TransactionDate',
+  'CardDisplay',
+  'CardType',
+  'CvcResponse',
+  'AvsResponse',
+  'ReferenceNumber',
+  'ErrorData',
+  'ExtraData',
+  // ASP.NET Web API error bodies (`{"Message": ...}`, model validation) and OAuth-style errors.
+  'Message',
+  'MessageDetail',
+  'ModelState',
+  'Errors',
+  'error',
+  'error_description',
+];
+
+/** Deeper than any answer iCG documents; anything below is dropped, not walked. */
+const MAX_DEPTH = 16;
+
+/** A trie of allowed paths (lower-case segments); `all` admits the whole subtree, leaf by leaf. */
+interface AllowNode {
+  all: boolean;
+  readonly children: Map<string, AllowNode>;
+}
+
+function allowTree(paths: readonly string[]): AllowNode {
+  const root: AllowNode = { all: false, children: new Map() };
+  for (const path of paths) {
+    let node = root;
+    for (const segment of path.toLowerCase().split('.')) {
+      let child = node.children.get(segment);
+      if (!child) {
+        child = { all: false, children: new Map() };
+        node.children.set(segment, child);
+      }
+      node = child;
+    }
+    node.all = true;
+  }
+  return root;
+}
+
+/**
+ * Filters iCG's JSON answers down to an allow-list of fields (matched case-insensitively, as iCG binds
+ * them), walking nested objects leaf by leaf. Every kept leaf is scrubbed: verification codes dropped
+ * (by field name, or by value when the request carried that code), account numbers under an
+ * account-number field masked to the last four, card numbers masked anywhere, and any number the
+ * request carried masked wherever it is echoed. What comes out is safe to relay, store and log.
+ */
+export class AnswerFilter {
+  readonly #allowed: AllowNode;
+
+  /** `extraFields`: dotted paths (e.g. `EmvData` or `ExtraData.Terminal`) an operator adds to the documented ones. */
+  constructor(extraFields: readonly string[] = []) {
+    this.#allowed = allowTree([...DOCUMENTED_ANSWER_FIELDS, ...extraFields]);
+  }
+
+  /** The allowed, scrubbed part of `body`; an answer that is not a JSON object has no documented field, so it becomes null (no body). */
+  filter(body: unknown, sensitive: SensitiveValues): Record<string, unknown> | null {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+    return this.#object(body as Record<string, unknown>, this.#allowed, sensitive, 0);
+  }
+
+  #object(value: Record<string, unknown>, node: AllowNode, sensitive: SensitiveValues, depth: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      const next = node.all ? node : node.children.get(key.toLowerCase());
+      if (!next || isVerificationCodeKey(key)) continue;
+      const kept = this.#value(child, key, next, sensitive, depth + 1);
+      if (kept !== undefined) out[sensitive.scrub(key)] = kept;
+    }
+    return out;
+  }
+
+  /** A kept value, or undefined to drop it. */
+  #value(value: unknown, key: string, node: AllowNode, sensitive: SensitiveValues, depth: number): unknown {
+    if (depth > MAX_DEPTH) return undefined;
+    if (value === null || typeof value === 'boolean') return value;
+    if (typeof value === 'number') return scrubNumber(value, key, sensitive);
+    if (typeof value === 'string') return scrubString(value, key, sensitive);
+    if (Array.isArray(value)) {
+      if (!node.all) return undefined;
+      return value.map((item) => this.#value(item, key, node, sensitive, depth + 1)).filter((item) => item !== undefined);
+    }
+    if (typeof value === 'object') return this.#object(value as Record<string, unknown>, node, sensitive, depth);
+    return undefined;
+  }
+}
+
+function scrubString(value: string, key: string, sensitive: SensitiveValues): string | undefined {
+  if (sensitive.isVerificationCode(value)) return undefined;
+  const digits = value.replace(/[\s-]/g, '');
+  if (isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) return lastFour(digits);
+  return sensitive.scrub(value);
+}
+
+/** A number that is (or echoes) cardholder data becomes its masked text; any other number is kept as it is. */
+function scrubNumber(value: number, key: string, sensitive: SensitiveValues): number | string {
+  if (!Number.isSafeInteger(value) || value < 10_000) return value;
+  const digits = String(value);
+  if (isAccountNumberKey(key)) return lastFour(digits);
+  const scrubbed = sensitive.scrub(digits);
+  return scrubbed === digits ? value : scrubbed;
+}

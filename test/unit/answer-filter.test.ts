@@ -1,0 +1,65 @@
+import { maskCardNumbers, mayHoldCardNumber, SensitiveValues } from '../../src/cardholder-data';
+import { AnswerFilter } from '../../src/icg/answer-filter';
+import { acceptableRequestId } from '../../src/http/request-id';
+
+describe("the filter on iCG's answers", () => {
+  const filter = new AnswerFilter();
+
+  it('keeps the documented fields, in the letter case iCG sent, and drops RawRequest, RawResponse and unknown fields', () => {
+    const answer = { TransactionId: 't-1', Status: 'Approved', status_extra: 1, RawRequest: '{"CardNumber":"4111111111111111","Cvv":"123"}', rawresponse: 'x', cardDisplay: 'XXXXXXXXXXXX1111', Unknown: { a: 1 } };
+    expect(filter.filter(answer, SensitiveValues.none())).toEqual({ TransactionId: 't-1', Status: 'Approved', cardDisplay: 'XXXXXXXXXXXX1111' });
+  });
+
+  it('walks nested objects leaf by leaf: verification codes dropped, account numbers and cards masked', () => {
+    const answer = { ExtraData: { Method: { CardNumber: '4111111111111111', Cvv: '123', Bank: { AccountNumber: '446674336', RoutingNumber: '083000056' } }, Note: 'card 5454 5454 5454 5454 used' } };
+    expect(filter.filter(answer, SensitiveValues.none())).toEqual({
+      ExtraData: { Method: { CardNumber: 'XXXXXXXXXXXX1111', Bank: { AccountNumber: 'XXXXX4336', RoutingNumber: '083000056' } }, Note: 'card XXXXXXXXXXXX5454 used' },
+    });
+  });
+
+  it('masks whatever the request carried wherever the answer echoes it, under any name', () => {
+    const request = { Amount: 1, Customer: { Deep: [{ MyAcct: '99887766554' }], Security: { Cvc: '4321' } } };
+    const answer = { ExtraData: { Echo: { x: '99887766554', y: '4321', z: 'acct 99887766554 end' } }, StatusMessage: 'paid from 99887766554' };
+    expect(filter.filter(answer, SensitiveValues.of(request))).toEqual({ ExtraData: { Echo: { x: 'XXXXXXX6554', z: 'acct XXXXXXX6554 end' } }, StatusMessage: 'paid from XXXXXXX6554' });
+  });
+
+  it('removes a verification code written after its name inside free text', () => {
+    const values = SensitiveValues.none();
+    expect(values.scrub('{"Cvv":"123","cvc2": 9876, CVV=555}')).toBe('{"Cvv":"","cvc2": , CVV=}');
+  });
+
+  it('turns a card number sent as a JSON number into its masked text', () => {
+    expect(filter.filter({ ExtraData: { n: 4111111111111111, amount: 12.5, count: 3 } }, SensitiveValues.none())).toEqual({ ExtraData: { n: 'XXXXXXXXXXXX1111', amount: 12.5, count: 3 } });
+  });
+
+  it('admits extra fields an operator lists, scrubbed like the rest', () => {
+    const extended = new AnswerFilter(['EmvData', 'Receipt.Footer']);
+    const answer = { EmvData: { Tag9F26: 'abc', Pan: '4111111111111111' }, Receipt: { Footer: 'thanks', Pan: '4111111111111111' } };
+    expect(extended.filter(answer, SensitiveValues.none())).toEqual({ EmvData: { Tag9F26: 'abc', Pan: 'XXXXXXXXXXXX1111' }, Receipt: { Footer: 'thanks' } });
+  });
+
+  it('relays no body for an answer that is not a JSON object', () => {
+    expect(filter.filter(['4111111111111111'], SensitiveValues.none())).toBeNull();
+    expect(filter.filter('4111111111111111', SensitiveValues.none())).toBeNull();
+    expect(filter.filter(null, SensitiveValues.none())).toBeNull();
+  });
+});
+
+describe('card number masking', () => {
+  it('masks runs of 13-19 digits that pass the Luhn check, grouped or not, to their last four', () => {
+    expect(maskCardNumbers('a 4111-1111-1111-1111 b 378282246310005')).toBe('a XXXXXXXXXXXX1111 b XXXXXXXXXXX0005');
+    expect(mayHoldCardNumber('ref-6011 0009 9013 9424')).toBe(true);
+    expect(mayHoldCardNumber('order-2026-0001')).toBe(false);
+  });
+});
+
+describe('X-Request-Id', () => {
+  it('keeps a well-formed id and replaces one that may carry a card number, grouped or not', () => {
+    expect(acceptableRequestId('req-114')).toBe('req-114');
+    for (const offered of ['4111111111111111', 'req-4111-1111-1111-1111', 'x5454545454545454y', 'has space', undefined]) {
+      const id = acceptableRequestId(offered);
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(id).not.toBe(offered);
+    }
+  });
+});
