@@ -73,6 +73,16 @@ export function createMetrics() {
       labelNames: ['guard'] as const,
       registers,
     }),
+    idempotencyRecordsLost: new Counter({
+      name: `${PREFIX}idempotency_records_lost_total`,
+      help: 'Keyed pays whose in-flight record had vanished (or been replaced) when their answer was stored; the answer was stored anyway',
+      registers,
+    }),
+    idempotencyWritesLost: new Counter({
+      name: `${PREFIX}idempotency_writes_lost_total`,
+      help: 'Keyed pays whose answer could not be stored before its lifetime ended or shutdown (a retry with the key may run again)',
+      registers,
+    }),
     redisErrors: new Counter({
       name: `${PREFIX}redis_errors_total`,
       help: 'Redis commands that failed, by operation',

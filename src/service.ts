@@ -7,7 +7,9 @@ import type { Config } from './config';
 import { IdempotencyStore } from './guards/idempotency';
 import { InFlightPays } from './guards/in-flight-pays';
 import { InvoiceLocks } from './guards/invoice-lock';
+import { AnswerFilter } from './icg/answer-filter';
 import { IcgClient } from './icg/client';
+import { scheduleAnswerScrub } from './guards/scrub-stored-answers';
 import { TokenManager } from './icg/token-manager';
 import { answerUnparsableRequests } from './http/client-error';
 import { createRateLimiters } from './http/rate-limit';
@@ -74,6 +76,14 @@ export async function startService(config: Config, options: { logDestination?: D
   const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
   const timings = guardTimings(config.icg.timeoutMs);
   const icg = new IcgClient(config.icg, metrics);
+  const answerFilter = new AnswerFilter(config.icg.responseExtraFields);
+  // Records an earlier version stored with iCG's whole answer are scrubbed in place once Redis answers.
+  let stopScrub: (() => void) | null = null;
+  const startScrub = (): void => {
+    if (redis && !stopScrub) stopScrub = scheduleAnswerScrub(redis, config.redis.keyPrefix, answerFilter, logger);
+  };
+  if (redis?.status === 'ready') startScrub();
+  else redis?.once('ready', startScrub);
   const tokens = new TokenManager({
     client: icg,
     state,
@@ -95,6 +105,7 @@ export async function startService(config: Config, options: { logDestination?: D
     metrics,
     state,
     icg,
+    answerFilter,
     tokens,
     locks: new InvoiceLocks(state, local, timings.payLockTtlMs, metrics, logger),
     inFlight: new InFlightPays(),
@@ -143,6 +154,9 @@ export async function startService(config: Config, options: { logDestination?: D
       }
       // A pay whose client left is still at iCG: its outcome must be stored before Redis is closed.
       await settlesWithin(deps.inFlight.settled(), timings.payBudgetMs);
+      deps.idempotency.close();
+      await settlesWithin(deps.idempotency.settled(), 5000);
+      stopScrub?.();
       deps.limiters.close();
       icg.close();
       local.close();

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../logger';
+import { withinMs } from '../within';
 import type { Metrics } from '../metrics';
-import type { SharedState } from '../state/shared-state';
+import { StateUnavailable, type SharedState } from '../state/shared-state';
 
 /** A final answer as stored for replay: exactly what the first request's client received. */
 export interface StoredAnswer {
@@ -46,12 +47,16 @@ export type Admission =
  * longest a pay can take, so a crashed instance's key frees itself.
  */
 export class IdempotencyStore {
+  readonly #landings = new Set<Promise<void>>();
+  #isClosing = false;
+
   constructor(
     private readonly state: SharedState,
     private readonly ttlSeconds: number,
     private readonly inFlightTtlMs: number,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Reserves the key or says why not, in one atomic round trip. Throws StateUnavailable when Redis is down. */
@@ -78,6 +83,7 @@ export class IdempotencyStore {
 
   #reservation(storeKey: string, inFlightRaw: string): Reservation {
     const { fingerprint } = JSON.parse(inFlightRaw) as InFlightRecord;
+    const reservedAt = this.now();
     let isSettled = false;
     return {
       get isSettled() {
@@ -86,14 +92,12 @@ export class IdempotencyStore {
       complete: async (answer) => {
         if (isSettled) return;
         isSettled = true;
-        const done: DoneRecord = { state: 'done', fingerprint, answer };
-        try {
-          await this.state.replaceIfEquals(storeKey, inFlightRaw, JSON.stringify(done), this.ttlSeconds * 1000);
-        } catch {
-          // The answer could not be kept: the in-flight record still blocks retries until it expires.
-          this.metrics.degradedOperations.inc({ operation: 'idempotency_store' });
-          this.logger.error({ event: 'idempotency_store_failed' }, 'could not store an idempotent answer; retries with this key get 409 until the in-flight record expires');
-        }
+        const done = JSON.stringify({ state: 'done', fingerprint, answer } satisfies DoneRecord);
+        const landing = this.#land(storeKey, inFlightRaw, done);
+        // The client hears its answer once the record is kept (so a retry after the answer replays it),
+        // or once the in-flight record would have expired anyway; re-sending goes on in the background.
+        const waitMs = Math.max(0, reservedAt + this.inFlightTtlMs - this.now());
+        await withinMs(waitMs, landing).catch(() => undefined);
       },
       abandon: async () => {
         if (isSettled) return;
@@ -102,4 +106,64 @@ export class IdempotencyStore {
       },
     };
   }
+
+  /** Resolves when every completion still being re-sent has landed or been given up (for shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#landings]);
+  }
+
+  /**
+   * Writes the done record until Redis takes it or the record's lifetime has passed. It is written
+   * even when the in-flight record has vanished (Redis restarted empty, or the record expired):
+   * without it a retry with the same key would pay again.
+   */
+  #land(storeKey: string, inFlightRaw: string, done: string): Promise<void> {
+    const giveUpAt = this.now() + this.ttlSeconds * 1000;
+    const landing = (async () => {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          const result = await this.state.replaceIfEqualsOrAbsent(storeKey, inFlightRaw, done, this.ttlSeconds * 1000);
+          this.#reportLanding(result, attempt);
+          return;
+        } catch (error) {
+          if (!(error instanceof StateUnavailable)) throw error;
+          if (this.#isClosing || this.now() + retryDelayMs(attempt) >= giveUpAt) break;
+          await delay(retryDelayMs(attempt));
+        }
+      }
+      this.metrics.idempotencyWritesLost.inc();
+      this.logger.error({ event: 'idempotency_write_lost' }, 'could not store an idempotent answer before its lifetime ended or shutdown: a retry with its key may run again');
+    })();
+    const tracked = landing.catch((error: unknown) => {
+      this.logger.error({ event: 'idempotency_write_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'storing an idempotent answer failed');
+    });
+    this.#landings.add(tracked);
+    void tracked.finally(() => this.#landings.delete(tracked));
+    return tracked;
+  }
+
+  #reportLanding(result: 'replaced' | 'created' | 'unchanged' | 'other', attempt: number): void {
+    if (attempt > 0) this.logger.warn({ event: 'idempotency_write_landed', attempts: attempt + 1 }, 'an idempotent answer was stored after its first write failed');
+    if (result === 'created') {
+      this.metrics.idempotencyRecordsLost.inc();
+      this.logger.warn({ event: 'idempotency_record_lost' }, 'the in-flight record of a keyed pay had vanished (Redis lost it); its answer was stored anyway');
+    } else if (result === 'other') {
+      this.metrics.idempotencyRecordsLost.inc();
+      this.logger.error({ event: 'idempotency_record_lost', superseded: true }, 'the in-flight record of a keyed pay had been replaced by another attempt with the same key (Redis lost it meanwhile)');
+    }
+  }
+
+  /** Stops re-sending (shutdown): pending writes get one last attempt, then count as lost. */
+  close(): void {
+    this.#isClosing = true;
+  }
+}
+
+/** Re-send delays: 100 ms doubling to 2 s, so a Redis that comes back is written to within 2 s. */
+function retryDelayMs(attempt: number): number {
+  return Math.min(100 * 2 ** attempt, 2000);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -59,6 +59,14 @@ export class MemoryState implements SharedState {
     return true;
   }
 
+  async replaceIfEqualsOrAbsent(key: string, expected: string, value: string, ttlMs: number): Promise<'replaced' | 'created' | 'unchanged' | 'other'> {
+    const current = this.#read(key);
+    if (current === value) return 'unchanged';
+    if (current !== null && current !== expected) return 'other';
+    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    return current === null ? 'created' : 'replaced';
+  }
+
   async delete(key: string): Promise<void> {
     this.#entries.delete(key);
   }

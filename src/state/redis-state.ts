@@ -13,6 +13,16 @@ const REPLACE_IF_EQUALS = new LuaScript(
   1,
 );
 
+const REPLACE_IF_EQUALS_OR_ABSENT = new LuaScript(
+  `local current = redis.call('GET', KEYS[1])
+if current == ARGV[2] then return 'unchanged' end
+if current and current ~= ARGV[1] then return 'other' end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if current then return 'replaced' end
+return 'created'`,
+  1,
+);
+
 const SET_IF_ABSENT_OR_GET = new LuaScript(
   `local current = redis.call('GET', KEYS[1])
 if current then return current end
@@ -65,6 +75,12 @@ export class RedisState implements SharedState {
   async replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
     const reply = await this.#do('compare_and_set', () => REPLACE_IF_EQUALS.run(this.redis, [this.prefix + key], [expected, value, positive(ttlMs)]));
     return reply === 1;
+  }
+
+  async replaceIfEqualsOrAbsent(key: string, expected: string, value: string, ttlMs: number): Promise<'replaced' | 'created' | 'unchanged' | 'other'> {
+    const reply = await this.#do('compare_or_create', () => REPLACE_IF_EQUALS_OR_ABSENT.run(this.redis, [this.prefix + key], [expected, value, positive(ttlMs)]));
+    if (reply === 'replaced' || reply === 'created' || reply === 'unchanged' || reply === 'other') return reply;
+    throw new StateUnavailable('compare_or_create', new Error('unexpected reply'));
   }
 
   async delete(key: string): Promise<void> {

@@ -18,6 +18,12 @@ export interface SharedState {
   deleteIfEquals(key: string, expected: string): Promise<boolean>;
   /** Replaces the key only while it still holds `expected`: a reservation completed by its owner. */
   replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Writes `value` where the key holds `expected` or nothing (it vanished: Redis lost it), never over
+   * anything else. Says which it was; `unchanged` when the key already holds `value` (a write re-sent
+   * after a timeout that had in fact landed).
+   */
+  replaceIfEqualsOrAbsent(key: string, expected: string, value: string, ttlMs: number): Promise<'replaced' | 'created' | 'unchanged' | 'other'>;
   delete(key: string): Promise<void>;
   /** Fails when the store cannot answer: what readiness reports. */
   ping(): Promise<void>;
