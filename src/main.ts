@@ -1,5 +1,4 @@
 import { ConfigError, loadConfig, withOverrides, type Config } from './config';
-import { startIcgSandbox } from './sandbox/icg-sandbox';
 import { startService } from './service';
 
 /**
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
     process.stderr.write(`icg-bff: ${error.message}\n`);
     process.exit(1);
   }
-  const sandbox = config.sandbox ? await startIcgSandbox({ clientId: config.icg.clientId.reveal(), username: config.icg.username.reveal(), password: config.icg.password.reveal() }) : null;
+  const sandbox = config.sandbox ? await startSandbox(config) : null;
   if (sandbox) config = withOverrides(config, { icg: { authUrl: sandbox.url, apiUrl: sandbox.url } });
   const service = await startService(config);
   let isStopping = false;
@@ -34,6 +33,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The iCG sandbox, loaded only in sandbox mode: it is a development package, absent from production
+ * installs and images, so it is imported by name when needed and never bundled into dist/.
+ */
+async function startSandbox(config: Config): Promise<{ url: string; close(): Promise<void> }> {
+  const { startIcgSandbox } = await import('@icg-bff/icg-sandbox');
+  return startIcgSandbox({ clientId: config.icg.clientId.reveal(), username: config.icg.username.reveal(), password: config.icg.password.reveal() });
 }
 
 main().catch((error: unknown) => {

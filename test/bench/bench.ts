@@ -103,7 +103,7 @@ async function heapUsedMb(url: string): Promise<number> {
 async function main(): Promise<void> {
   const redisServer = await RedisProcess.start();
   const sandboxPort = await freePort();
-  const sandbox = await startProcess('sandbox', process.execPath, [path.join(ROOT, 'dist/sandbox/cli.js'), '--port', String(sandboxPort)], {}, `http://127.0.0.1:${sandboxPort}`, '/__sandbox/stats');
+  const sandbox = await startProcess('sandbox', process.execPath, [require.resolve('@icg-bff/icg-sandbox/dist/cli.js'), '--port', String(sandboxPort)], {}, `http://127.0.0.1:${sandboxPort}`, '/__sandbox/stats');
   const naive = await startNaive(sandbox.url, NODE_FLAGS);
   const proxy = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench:');
   // The same two at Node's default heap settings: what the start script's flags cost in throughput.

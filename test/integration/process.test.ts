@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startIcgSandbox } from '../../src/sandbox/icg-sandbox';
+import { startIcgSandbox } from '@icg-bff/icg-sandbox';
 import { freePort } from '../support/redis-server';
 import { deleteKeys, payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
 

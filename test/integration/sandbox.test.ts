@@ -1,4 +1,4 @@
-import { startIcgSandbox, type IcgSandbox } from '../../src/sandbox/icg-sandbox';
+import { startIcgSandbox, type IcgSandbox } from '@icg-bff/icg-sandbox';
 
 type Json = Record<string, unknown>;
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
-import { startIcgSandbox, type IcgSandbox, type SandboxOptions } from '../../src/sandbox/icg-sandbox';
+import { startIcgSandbox, type IcgSandbox, type SandboxOptions } from '@icg-bff/icg-sandbox';
 import { startService, type RunningService } from '../../src/service';
 
 /** The Redis the test run uses (see global-setup). */

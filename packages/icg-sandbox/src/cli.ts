@@ -1,6 +1,7 @@
-import { startIcgSandbox } from './icg-sandbox';
+#!/usr/bin/env node
+import { startIcgSandbox } from './index';
 
-const USAGE = 'usage: node dist/sandbox/cli.js [--port N] [--host H]';
+const USAGE = 'usage: icg-sandbox [--port N] [--host H]';
 
 /** --port N / --host H (or --port=N); argv only, since the project reads the environment in src/config.ts alone. */
 function parseArgs(argv: readonly string[]): { port: number; host: string } | string {
