@@ -1,22 +1,34 @@
-import { ConfigError, loadConfig, withOverrides, type Config } from './config';
+import { ConfigError, isSandboxMode, loadConfig, sandboxCredentials, type Config } from './config';
 import { startService } from './service';
 
+interface RunningSandbox {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
 /**
- * Process entry: load and validate the config (exit 1 with the list of bad variables), start the
- * in-process iCG sandbox when no iCG is configured (never in production), serve, and shut down
- * gracefully on SIGTERM/SIGINT.
+ * The iCG sandbox, loaded only in sandbox mode: it is a development package, absent from production
+ * installs and images, so it is imported by name when needed and never compiled into dist/.
+ */
+async function startSandbox(env: NodeJS.ProcessEnv): Promise<RunningSandbox> {
+  const { startIcgSandbox } = await import('@icg-bff/icg-sandbox');
+  return startIcgSandbox(sandboxCredentials(env));
+}
+
+/**
+ * Process entry: start the sandbox when no iCG is configured (never in production), load and validate
+ * the config (exit 1 with the list of bad variables), serve, and shut down gracefully on SIGTERM/SIGINT.
  */
 async function main(): Promise<void> {
+  const sandbox = isSandboxMode(process.env) ? await startSandbox(process.env) : null;
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(process.env, sandbox ? { sandboxUrl: sandbox.url } : {});
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`icg-bff: ${error.message}\n`);
     process.exit(1);
   }
-  const sandbox = config.sandbox ? await startSandbox(config) : null;
-  if (sandbox) config = withOverrides(config, { icg: { authUrl: sandbox.url, apiUrl: sandbox.url } });
   const service = await startService(config);
   let isStopping = false;
   const stop = (signal: string) => {
@@ -33,15 +45,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-}
-
-/**
- * The iCG sandbox, loaded only in sandbox mode: it is a development package, absent from production
- * installs and images, so it is imported by name when needed and never bundled into dist/.
- */
-async function startSandbox(config: Config): Promise<{ url: string; close(): Promise<void> }> {
-  const { startIcgSandbox } = await import('@icg-bff/icg-sandbox');
-  return startIcgSandbox({ clientId: config.icg.clientId.reveal(), username: config.icg.username.reveal(), password: config.icg.password.reveal() });
 }
 
 main().catch((error: unknown) => {

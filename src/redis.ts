@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Config } from './config';
 import type { Logger } from './logger';
+import { sentinelOptions } from './state/redis-url';
 import type { Metrics } from './metrics';
 
 /**
@@ -21,34 +22,6 @@ export function redisOptions(config: Config['redis']): RedisOptions {
     retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
     reconnectOnError: (error: Error) => error.message.startsWith('READONLY'),
     lazyConnect: false,
-  };
-}
-
-/**
- * Parses `redis+sentinel://[:password@]host1:26379,host2:26379/masterName[/db]` (ioredis takes
- * Sentinel only as options, not as a URL) into ioredis options; other URLs are passed through.
- */
-/** A URL-encoded password, or the text itself when it is not valid percent-encoding. */
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
-export function sentinelOptions(url: string): RedisOptions | null {
-  const match = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
-  if (!match) return null;
-  const [, password, hosts = '', name = '', db] = match;
-  return {
-    sentinels: hosts.split(',').map((hostPort) => {
-      const [host = '', port = '26379'] = hostPort.split(':');
-      return { host, port: Number(port) };
-    }),
-    name,
-    ...(password ? { password: safeDecode(password) } : {}),
-    ...(db ? { db: Number(db) } : {}),
   };
 }
 

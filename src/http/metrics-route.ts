@@ -20,7 +20,7 @@ const REDIS_CHECK_MS = 1000;
  * GET /metrics in Prometheus text format; a bearer token is required when METRICS_TOKEN is set.
  * redis_up is checked at each scrape with a PING, so a Redis that hangs while connected shows as down.
  */
-export function metricsRoute(metrics: Metrics, tokens: TokenManager, state: SharedState, token: Secret | null): Router {
+export function metricsRoute(metrics: Metrics, tokens: TokenManager, state: SharedState, token: Secret | undefined): Router {
   const router = Router();
   router.get('/metrics', async (req, res) => {
     if (token) {

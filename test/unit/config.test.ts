@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigError, loadConfig } from '../../src/config';
-import { sentinelOptions } from '../../src/redis';
+import { sentinelOptions } from '../../src/state/redis-url';
 
 const production = {
   NODE_ENV: 'production',
@@ -30,7 +30,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config.env).toBe('development');
     expect(config.sandbox).toBe(true);
-    expect(config.redis.url).toBeNull();
+    expect(config.redis.url).toBeUndefined();
     expect(config.port).toBe(8080);
   });
 
@@ -107,9 +107,9 @@ describe('configuration', () => {
 
   it('refuses a secret written into config/ instead of the environment', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'icg-bff-config-'));
-    writeFileSync(path.join(dir, 'default.json'), JSON.stringify({ PORT: 1, ICG_PASSWORD: 'in-a-file-secret' }));
-    expect(() => loadConfig({}, dir)).toThrow(/ICG_PASSWORD: is a secret and may only come from the environment/);
-    expect(() => loadConfig({}, dir)).not.toThrow(/in-a-file-secret/);
+    writeFileSync(path.join(dir, 'development.json'), JSON.stringify({ PORT: 1, ICG_PASSWORD: 'in-a-file-secret' }));
+    expect(() => loadConfig({}, { configDir: dir })).toThrow(/ICG_PASSWORD: is a secret and may only come from the environment/);
+    expect(() => loadConfig({}, { configDir: dir })).not.toThrow(/in-a-file-secret/);
   });
 
   it('reads Sentinel addresses, master name, password and db from a redis+sentinel URL', () => {

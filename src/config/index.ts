@@ -1,0 +1,2 @@
+export { ConfigError, isSandboxMode, loadConfig, sandboxCredentials, SANDBOX_CREDENTIALS, withOverrides, type Config, type IcgSettings } from './load-config';
+export type { Environment, LogLevel, TrustProxy } from './settings';
