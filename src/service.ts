@@ -11,6 +11,8 @@ import { AnswerFilter } from './icg/answer-filter';
 import { IcgClient } from './icg/client';
 import { scheduleAnswerScrub } from './guards/scrub-stored-answers';
 import { TokenManager } from './icg/token-manager';
+import { TokenStore, tokenKeys } from './icg/token-record';
+import { RedisTrouble } from './state/redis-trouble';
 import { answerUnparsableRequests } from './http/client-error';
 import { createRateLimiters } from './http/rate-limit';
 import { createLogger, type Logger } from './logger';
@@ -84,11 +86,10 @@ export async function startService(config: Config, options: { logDestination?: D
   };
   if (redis?.status === 'ready') startScrub();
   else redis?.once('ready', startScrub);
+  const trouble = new RedisTrouble(metrics, logger);
   const tokens = new TokenManager({
-    client: icg,
-    state,
-    clientId: config.icg.clientId,
-    username: config.icg.username,
+    grants: icg,
+    store: new TokenStore(state, tokenKeys(config.icg.clientId, config.icg.username), trouble),
     policy: config.token,
     backoff: { baseMs: config.icg.loginBackoffMs, maxMs: config.icg.loginBackoffMaxMs },
     lockTtlMs: timings.loginLockTtlMs,
