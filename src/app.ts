@@ -1,19 +1,14 @@
 import express, { type Express, type RequestHandler } from 'express';
 import type { Config } from './config';
-import type { IdempotencyStore } from './guards/idempotency';
-import type { InFlightPays } from './guards/in-flight-pays';
-import type { InvoiceLocks } from './guards/invoice-lock';
-import type { AnswerFilter } from './icg/answer-filter';
-import type { IcgClient } from './icg/client';
-import type { TokenManager } from './icg/token-manager';
+import type { Check } from './health-checks';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import type { SharedState } from './state/shared-state';
+import type { PayInvoice } from './pay/pay-invoice';
 import { checkoutRoutes } from './http/checkout';
 import { healthRoutes } from './http/health';
 import { metricsRoute } from './http/metrics-route';
 import { openApiRoute } from './http/openapi';
-import { payRoutes } from './http/pay';
+import { payRoutes } from './http/pay-route';
 import { errorHandler, notFound } from './http/problem';
 import type { RateLimiters } from './http/rate-limit';
 import { requestId } from './http/request-id';
@@ -25,14 +20,12 @@ export interface AppDeps {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly state: SharedState;
-  readonly icg: IcgClient;
-  readonly answerFilter: AnswerFilter;
-  readonly tokens: TokenManager;
-  readonly locks: InvoiceLocks;
-  readonly inFlight: InFlightPays;
-  readonly idempotency: IdempotencyStore;
+  readonly payInvoice: PayInvoice;
   readonly limiters: RateLimiters;
+  /** The state of Redis and of the token, for /readyz. */
+  readonly readiness: () => Promise<{ readonly redis: Check; readonly token: Check }>;
+  /** Refreshes the gauges read at scrape time. */
+  readonly beforeScrape: () => Promise<void>;
   readonly isShuttingDown: () => boolean;
 }
 
@@ -58,21 +51,15 @@ export function createApp(deps: AppDeps): Express {
   // The hot path first: a pay does not walk the routers of the other routes.
   app.use(
     payRoutes({
-      icg: deps.icg,
-      answerFilter: deps.answerFilter,
-      tokens: deps.tokens,
-      locks: deps.locks,
-      inFlight: deps.inFlight,
-      idempotency: deps.idempotency,
-      limiters: deps.limiters,
+      payInvoice: deps.payInvoice,
       originPolicy: originPolicy(config.http.corsOrigins, deps.metrics),
+      perClientLimit: deps.limiters.perClient,
+      perInvoiceLimit: deps.limiters.perInvoice,
       bodyLimitBytes: config.http.bodyLimitBytes,
-      metrics: deps.metrics,
-      logger: deps.logger,
     }),
   );
-  app.use(healthRoutes({ state: deps.state, tokens: deps.tokens, isShuttingDown: deps.isShuttingDown, checkTimeoutMs: Math.min(config.icg.timeoutMs, 2000) }));
-  app.use(metricsRoute(deps.metrics, deps.tokens, deps.state, config.http.metricsToken));
+  app.use(healthRoutes({ checks: deps.readiness, isShuttingDown: deps.isShuttingDown }));
+  app.use(metricsRoute(deps.metrics.registry, deps.beforeScrape, config.http.metricsToken));
   app.use(openApiRoute());
   if (config.http.checkoutPage) app.use(checkoutRoutes());
   app.use(notFound());

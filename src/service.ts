@@ -1,31 +1,33 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DestinationStream } from 'pino';
 import type Redis from 'ioredis';
-import { createApp, type AppDeps } from './app';
+import type { DestinationStream } from 'pino';
+import { createApp } from './app';
 import type { Config } from './config';
-import { IdempotencyStore } from './guards/idempotency';
-import { InFlightPays } from './guards/in-flight-pays';
-import { InvoiceLocks } from './guards/invoice-lock';
-import { AnswerFilter } from './icg/answer-filter';
-import { IcgClient } from './icg/client';
-import { scheduleAnswerScrub } from './guards/scrub-stored-answers';
-import { TokenManager } from './icg/token-manager';
-import { TokenStore, tokenKeys } from './icg/token-record';
-import { RedisTrouble } from './state/redis-trouble';
+import { checkRedis, checkToken } from './health-checks';
 import { answerUnparsableRequests } from './http/client-error';
 import { createRateLimiters } from './http/rate-limit';
+import { AnswerFilter } from './icg/answer-filter';
+import { IcgClient } from './icg/client';
+import { TokenManager } from './icg/token-manager';
+import { TokenStore, tokenKeys } from './icg/token-record';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
-import { createRedis, waitForRedis } from './redis';
-import { withinMs } from './within';
+import { IdempotencyStore } from './pay/idempotency';
+import { InFlightPays } from './pay/in-flight-pays';
+import { InvoiceLocks } from './pay/invoice-locks';
+import { PayInvoice } from './pay/pay-invoice';
+import { scheduleAnswerScrub } from './pay/scrub-stored-answers';
 import { MemoryState } from './state/memory-state';
+import { rateLimitStore } from './state/rate-limit-store';
+import { createRedis, waitForRedis } from './state/redis-connection';
 import { RedisState } from './state/redis-state';
+import { RedisTrouble } from './state/redis-trouble';
+import { withinMs } from './within';
 
 export interface RunningService {
   readonly url: string;
   readonly server: Server;
-  readonly deps: AppDeps;
   readonly logger: Logger;
   /** Stops taking connections, lets in-flight requests finish (up to SHUTDOWN_DRAIN_MS), closes Redis. */
   shutdown(): Promise<void>;
@@ -56,7 +58,7 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
   );
 }
 
-/** Builds every dependency from the config (the composition root), starts listening, wires shutdown. */
+/** Builds every part from the config (the composition root), starts listening, wires shutdown. */
 export async function startService(config: Config, options: { logDestination?: DestinationStream } = {}): Promise<RunningService> {
   const logger = createLogger(config, options.logDestination);
   if (config.sandbox) {
@@ -66,6 +68,7 @@ export async function startService(config: Config, options: { logDestination?: D
     );
   }
   const metrics = createMetrics();
+  const trouble = new RedisTrouble(metrics, logger);
   const local = new MemoryState();
   let redis: Redis | null = null;
   if (config.redis.url) {
@@ -77,16 +80,8 @@ export async function startService(config: Config, options: { logDestination?: D
   }
   const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
   const timings = guardTimings(config.icg.timeoutMs);
+
   const icg = new IcgClient(config.icg, metrics);
-  const answerFilter = new AnswerFilter(config.icg.responseExtraFields);
-  // Records an earlier version stored with iCG's whole answer are scrubbed in place once Redis answers.
-  let stopScrub: (() => void) | null = null;
-  const startScrub = (): void => {
-    if (redis && !stopScrub) stopScrub = scheduleAnswerScrub(redis, config.redis.keyPrefix, answerFilter, logger);
-  };
-  if (redis?.status === 'ready') startScrub();
-  else redis?.once('ready', startScrub);
-  const trouble = new RedisTrouble(metrics, logger);
   const tokens = new TokenManager({
     grants: icg,
     store: new TokenStore(state, tokenKeys(config.icg.clientId, config.icg.username), trouble),
@@ -97,24 +92,44 @@ export async function startService(config: Config, options: { logDestination?: D
     logger,
     metrics,
   });
+  const answerFilter = new AnswerFilter(config.icg.responseExtraFields);
+  const idempotency = new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger, trouble);
+  const inFlight = new InFlightPays();
+  const payInvoice = new PayInvoice({ icg, tokens, answerFilter, idempotency, locks: new InvoiceLocks(state, local, timings.payLockTtlMs, trouble), inFlight, metrics, logger });
+
   // Redis came back (perhaps empty after a restart): put the shared token there again.
   redis?.on('ready', () => void tokens.republish());
+  // Records an earlier version stored with iCG's whole answer are scrubbed in place once Redis answers.
+  let stopScrub: (() => void) | null = null;
+  const startScrub = (): void => {
+    stopScrub ??= scheduleAnswerScrub(state, answerFilter, logger);
+  };
+  if (redis?.status === 'ready') startScrub();
+  else redis?.once('ready', startScrub);
+
+  const stores = {
+    client: rateLimitStore('client', redis, config.redis.keyPrefix, config.rateLimit.onRedisDown, trouble),
+    invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.rateLimit.onRedisDown, trouble),
+  };
+  const checkTimeoutMs = Math.min(config.icg.timeoutMs, 2000);
   let isShuttingDown = false;
-  const deps: AppDeps = {
+  const app = createApp({
     config,
     logger,
     metrics,
-    state,
-    icg,
-    answerFilter,
-    tokens,
-    locks: new InvoiceLocks(state, local, timings.payLockTtlMs, metrics, logger),
-    inFlight: new InFlightPays(),
-    idempotency: new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger),
-    limiters: createRateLimiters(config, redis, metrics, logger),
+    payInvoice,
+    limiters: createRateLimiters(config.rateLimit, stores, metrics),
+    readiness: async () => {
+      const [redisCheck, token] = await Promise.all([checkRedis(state, checkTimeoutMs), checkToken(tokens, checkTimeoutMs)]);
+      return { redis: redisCheck, token };
+    },
+    beforeScrape: async () => {
+      metrics.tokenExpiry.set(tokens.secondsToExpiry());
+      // A PING at each scrape, so a Redis that hangs while connected shows as down.
+      metrics.redisUp.set((await checkRedis(state, 1000)).status === 'down' ? 0 : 1);
+    },
     isShuttingDown: () => isShuttingDown,
-  };
-  const app = createApp(deps);
+  });
   // Slow-loris and idle keep-alive bounds: receiving a request (headers and a ≤16 KiB body) may take
   // 10 s and 15 s at most, checked every second; the pay itself is bounded by the iCG timeouts.
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000 }, app);
@@ -141,10 +156,10 @@ export async function startService(config: Config, options: { logDestination?: D
       server.closeIdleConnections();
       const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
       let drained = await settlesWithin(closed, config.http.shutdownDrainMs);
-      if (!drained && deps.inFlight.count > 0) {
+      if (!drained && inFlight.count > 0) {
         // A pay cut off now may still charge, unanswered: let the pays at iCG finish (they are bounded).
-        logger.warn({ event: 'shutdown_waiting_for_pays', pays: deps.inFlight.count }, 'drain window over with pays at iCG: waiting for their answers');
-        await settlesWithin(deps.inFlight.settled(), timings.payBudgetMs);
+        logger.warn({ event: 'shutdown_waiting_for_pays', pays: inFlight.count }, 'drain window over with pays at iCG: waiting for their answers');
+        await settlesWithin(inFlight.settled(), timings.payBudgetMs);
         drained = await settlesWithin(closed, 1000);
       }
       clearInterval(idleSweeper);
@@ -154,11 +169,12 @@ export async function startService(config: Config, options: { logDestination?: D
         await closed;
       }
       // A pay whose client left is still at iCG: its outcome must be stored before Redis is closed.
-      await settlesWithin(deps.inFlight.settled(), timings.payBudgetMs);
-      deps.idempotency.close();
-      await settlesWithin(deps.idempotency.settled(), 5000);
+      await settlesWithin(inFlight.settled(), timings.payBudgetMs);
+      idempotency.close();
+      await settlesWithin(idempotency.settled(), 5000);
       stopScrub?.();
-      deps.limiters.close();
+      stores.client.shutdown();
+      stores.invoice.shutdown();
       icg.close();
       local.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());
@@ -167,5 +183,5 @@ export async function startService(config: Config, options: { logDestination?: D
     return shutdownPromise;
   };
   logger.info({ event: 'listening', url, sandbox: config.sandbox, redis: redis ? 'redis' : 'memory' }, `icg-bff listening on ${url}`);
-  return { url, server, deps, logger, shutdown };
+  return { url, server, logger, shutdown };
 }

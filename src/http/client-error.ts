@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { problemBody } from '../answer';
 import { HeadersTooLarge, InvalidRequest, MethodNotAllowed, RequestTimeout, type AppError } from '../errors';
-import { TYPE_BASE } from './problem';
+import { securityHeaderLines } from './security';
 
 /** The answer to a Node HTTP parser error, by its code; every other one is a 400. */
 function problemFor(code: string | undefined): AppError {
@@ -16,18 +17,16 @@ function problemFor(code: string | undefined): AppError {
   }
 }
 
-/** A complete HTTP/1.1 problem+json answer that closes the connection, with the headers helmet would set. */
-function rawAnswer(problem: AppError, extraHeaders: readonly string[] = []): string {
+/** A complete HTTP/1.1 problem+json answer that closes the connection, with the security headers every answer carries. */
+function rawAnswer(problem: AppError, securityHeaders: readonly string[], extraHeaders: readonly string[] = []): string {
   const requestId = randomUUID();
-  const body = JSON.stringify({ type: `${TYPE_BASE}${problem.slug}`, title: problem.title, status: problem.status, detail: problem.message, requestId });
+  const body = JSON.stringify(problemBody(problem, requestId));
   return [
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}`,
     'Content-Type: application/problem+json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${requestId}`,
-    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
-    'X-Content-Type-Options: nosniff',
-    'Strict-Transport-Security: max-age=31536000; includeSubDomains',
+    ...securityHeaders,
     'Cache-Control: no-store',
     ...extraHeaders,
     'Connection: close',
@@ -43,9 +42,10 @@ function rawAnswer(problem: AppError, extraHeaders: readonly string[] = []): str
  * on that connection has started.
  */
 export function answerUnparsableRequests(server: Server): void {
+  const securityHeaders = securityHeaderLines();
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     const answering = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (socket.writable && error.code !== 'ECONNRESET' && !answering?.headersSent) socket.write(rawAnswer(problemFor(error.code)));
+    if (socket.writable && error.code !== 'ECONNRESET' && !answering?.headersSent) socket.write(rawAnswer(problemFor(error.code), securityHeaders));
     socket.destroy();
   });
   // Node hands a CONNECT socket over without its own error and timeout handling: add both, and close
@@ -53,6 +53,6 @@ export function answerUnparsableRequests(server: Server): void {
   server.on('connect', (_req: unknown, socket: Duplex & { setTimeout(ms: number, onTimeout: () => void): unknown }) => {
     socket.on('error', () => socket.destroy());
     socket.setTimeout(5000, () => socket.destroy());
-    socket.end(rawAnswer(new MethodNotAllowed('This service is not a proxy'), ['Allow: POST, OPTIONS']), () => socket.destroy());
+    socket.end(rawAnswer(new MethodNotAllowed('This service is not a proxy'), securityHeaders, ['Allow: POST, OPTIONS']), () => socket.destroy());
   });
 }

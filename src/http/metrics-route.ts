@@ -1,11 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
+import type { Registry } from 'prom-client';
 import { Unauthorized } from '../errors';
-import type { TokenManager } from '../icg/token-manager';
-import type { Metrics } from '../metrics';
 import type { Secret } from '../secret';
-import type { SharedState } from '../state/shared-state';
-import { checkRedis } from './health';
 
 function isSameSecret(offered: string, expected: Secret): boolean {
   const a = Buffer.from(offered);
@@ -13,14 +10,11 @@ function isSameSecret(offered: string, expected: Secret): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** How long a scrape waits for Redis to answer the PING behind redis_up. */
-const REDIS_CHECK_MS = 1000;
-
 /**
  * GET /metrics in Prometheus text format; a bearer token is required when METRICS_TOKEN is set.
- * redis_up is checked at each scrape with a PING, so a Redis that hangs while connected shows as down.
+ * `beforeScrape` refreshes the gauges read at scrape time (Redis answering a PING, the token's expiry).
  */
-export function metricsRoute(metrics: Metrics, tokens: TokenManager, state: SharedState, token: Secret | undefined): Router {
+export function metricsRoute(registry: Registry, beforeScrape: () => Promise<void>, token: Secret | undefined): Router {
   const router = Router();
   router.get('/metrics', async (req, res) => {
     if (token) {
@@ -30,10 +24,9 @@ export function metricsRoute(metrics: Metrics, tokens: TokenManager, state: Shar
         throw new Unauthorized('GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
       }
     }
-    metrics.tokenExpiry.set(tokens.secondsToExpiry());
-    metrics.redisUp.set((await checkRedis(state, REDIS_CHECK_MS)).status === 'down' ? 0 : 1);
-    res.setHeader('Content-Type', metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
+    await beforeScrape();
+    res.setHeader('Content-Type', registry.contentType);
+    res.send(await registry.metrics());
   });
   return router;
 }

@@ -1,35 +1,18 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { AppError, InternalError, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
-import type { StoredAnswer } from '../guards/idempotency';
+import { problemAnswer, type Answer } from '../answer';
 import { maskCardNumbers } from '../cardholder-data';
+import { AppError, InternalError, InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import type { Logger } from '../logger';
+import { invalidInvoiceId } from '../pay/invoice-id';
 import { contextOf } from './context';
-import { invalidInvoiceId } from './pay-request';
 
-/** Problem types are tag URIs (RFC 4151): stable names, documented in the README's error table. */
-export const TYPE_BASE = 'tag:icg-bff,2026:problem:';
-
-/** An RFC 9457 problem for `error`, as sent and as stored for idempotent replay. */
-export function problemAnswer(error: AppError, req: Request, requestId: string): StoredAnswer {
-  const body: Record<string, unknown> = {
-    type: `${TYPE_BASE}${error.slug}`,
-    title: error.title,
-    status: error.status,
-    detail: error.message,
-    instance: req.path,
-    requestId,
-  };
-  if (error instanceof InvalidRequest && error.errors.length > 0) body['errors'] = error.errors;
-  return {
-    status: error.status,
-    contentType: 'application/problem+json',
-    body,
-    ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
-  };
+/** The problem answer for `error` on this request (its path is the problem's instance). */
+export function problemAnswerFor(error: AppError, req: Request, res: Response): Answer {
+  return problemAnswer(error, contextOf(res).requestId, req.path);
 }
 
-/** Writes a stored or fresh answer: status, content type, body and Retry-After; nothing else. */
-export function sendAnswer(res: Response, answer: StoredAnswer): void {
+/** Writes an answer: status, content type, body and Retry-After; nothing else. */
+export function sendAnswer(res: Response, answer: Answer): void {
   if (answer.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(answer.retryAfterSeconds));
   if (answer.body === null) res.status(answer.status).end();
   else res.status(answer.status).type(answer.contentType).send(JSON.stringify(answer.body));
@@ -80,7 +63,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       known = new InternalError('Something went wrong on our side; the request id identifies it in our logs');
     }
     context.problem = known.slug;
-    sendAnswer(res, problemAnswer(known, req, context.requestId));
+    sendAnswer(res, problemAnswerFor(known, req, res));
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { OriginRejected } from '../errors';
 import type { Metrics } from '../metrics';
@@ -33,6 +33,21 @@ export function securityHeaders(): RequestHandler {
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: { maxAge: 31536000, includeSubDomains: true },
   });
+}
+
+/**
+ * The headers `securityHeaders()` sets, as name/value pairs: for answers written straight to a socket
+ * (problem answers to requests Node could not parse), so they carry exactly what every other answer does.
+ */
+export function securityHeaderLines(): string[] {
+  const headers = new Map<string, string>();
+  const recorder = {
+    setHeader: (name: string, value: unknown) => headers.set(name, String(value)),
+    removeHeader: (name: string) => headers.delete(name),
+    getHeader: (name: string) => headers.get(name),
+  };
+  void securityHeaders()({} as Request, recorder as unknown as Response, () => undefined);
+  return [...headers].map(([name, value]) => `${name}: ${value}`);
 }
 
 /** This request's own origin as a browser would name it. */

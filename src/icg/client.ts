@@ -14,7 +14,7 @@ export interface TokenGrant {
 }
 
 /** iCG's answer to a pay, as the proxy relays it: status and parsed JSON body (null: none) only. */
-export interface PayAnswer {
+export interface PayReply {
   readonly status: number;
   readonly body: unknown;
 }
@@ -104,10 +104,10 @@ export class IcgClient {
 
   /**
    * POST {api}/Invoices/{id}/Pay with our bearer token and nothing of the caller's but the body and
-   * request id. Any HTTP answer comes back as a PayAnswer (the caller handles 401); a non-JSON
+   * request id. Any HTTP answer comes back as a PayReply (the caller handles 401); a non-JSON
    * answer is an UpstreamUnavailable (the charge may have happened), as are 5xx and timeouts.
    */
-  async payInvoice(invoiceId: string, body: unknown, token: AccessToken, requestId: string): Promise<PayAnswer> {
+  async payInvoice(invoiceId: string, body: unknown, token: AccessToken, requestId: string): Promise<PayReply> {
     const url = `${this.settings.apiUrl}/Invoices/${encodeURIComponent(invoiceId)}/Pay`;
     return this.#call(
       'pay',
@@ -164,7 +164,7 @@ export class IcgClient {
  * never re-sent) and unreadable answers are failures that may have charged, whatever their status:
  * we cannot tell what iCG did, so a keyed retry replays the failure instead of paying again.
  */
-function readPayAnswer(response: AxiosResponse<string>): PayAnswer {
+function readPayAnswer(response: AxiosResponse<string>): PayReply {
   const { status } = response;
   if (status >= 500 || (status >= 300 && status < 400)) throw new UpstreamUnavailable(`iCG answered ${status}`, true, { upstreamStatus: status });
   if (status === 401) return { status: 401, body: null };

@@ -67,6 +67,17 @@ export class MemoryState implements SharedState {
     return current === null ? 'created' : 'replaced';
   }
 
+  async replaceIfEqualsKeepingTtl(key: string, expected: string, value: string): Promise<boolean> {
+    const entry = this.#entries.get(key);
+    if (!entry || this.#read(key) !== expected) return false;
+    entry.value = value;
+    return true;
+  }
+
+  async *scan(keyPrefix: string): AsyncIterable<string[]> {
+    yield [...this.#entries.keys()].filter((key) => key.startsWith(keyPrefix) && this.#read(key) !== null);
+  }
+
   async delete(key: string): Promise<void> {
     this.#entries.delete(key);
   }

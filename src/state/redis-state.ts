@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { LuaScript } from '../redis';
+import { LuaScript } from './lua-script';
 import type { Metrics } from '../metrics';
 import { StateUnavailable, type SharedState } from './shared-state';
 
@@ -22,6 +22,8 @@ if current then return 'replaced' end
 return 'created'`,
   1,
 );
+
+const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`, 1);
 
 const SET_IF_ABSENT_OR_GET = new LuaScript(
   `local current = redis.call('GET', KEYS[1])
@@ -83,6 +85,20 @@ export class RedisState implements SharedState {
     throw new StateUnavailable('compare_or_create', new Error('unexpected reply'));
   }
 
+  async replaceIfEqualsKeepingTtl(key: string, expected: string, value: string): Promise<boolean> {
+    const reply = await this.#do('compare_and_set', () => REPLACE_IF_EQUALS_KEEPING_TTL.run(this.redis, [this.prefix + key], [expected, value]));
+    return reply === 1;
+  }
+
+  async *scan(keyPrefix: string): AsyncIterable<string[]> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#do('scan', () => this.redis.scan(cursor, 'MATCH', `${escapeGlob(this.prefix + keyPrefix)}*`, 'COUNT', 500));
+      cursor = next;
+      if (keys.length > 0) yield keys.map((key) => key.slice(this.prefix.length));
+    } while (cursor !== '0');
+  }
+
   async delete(key: string): Promise<void> {
     await this.#do('del', () => this.redis.del(this.prefix + key));
   }
@@ -99,6 +115,11 @@ export class RedisState implements SharedState {
       throw new StateUnavailable(operation, error);
     }
   }
+}
+
+/** A key prefix as a literal in a SCAN pattern. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 /** Redis rejects PX 0 or below; a record that should already be gone lives one millisecond. */

@@ -24,6 +24,10 @@ export interface SharedState {
    * after a timeout that had in fact landed).
    */
   replaceIfEqualsOrAbsent(key: string, expected: string, value: string, ttlMs: number): Promise<'replaced' | 'created' | 'unchanged' | 'other'>;
+  /** Replaces the key only while it holds `expected`, keeping its remaining lifetime. */
+  replaceIfEqualsKeepingTtl(key: string, expected: string, value: string): Promise<boolean>;
+  /** The keys starting with `keyPrefix`, a batch at a time (SCAN: keys written meanwhile may or may not appear). */
+  scan(keyPrefix: string): AsyncIterable<string[]>;
   delete(key: string): Promise<void>;
   /** Fails when the store cannot answer: what readiness reports. */
   ping(): Promise<void>;

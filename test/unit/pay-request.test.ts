@@ -1,6 +1,7 @@
 import { InvalidRequest } from '../../src/errors';
-import { canonicalJson, requestFingerprint } from '../../src/guards/fingerprint';
-import { parseInvoiceId, parsePayBody } from '../../src/http/pay-request';
+import { canonicalJson, requestFingerprint } from '../../src/pay/fingerprint';
+import { parseInvoiceId } from '../../src/pay/invoice-id';
+import { parsePayBody } from '../../src/pay/pay-body';
 
 function errorsOf(body: unknown): { pointer: string; detail: string }[] {
   try {

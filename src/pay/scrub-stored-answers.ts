@@ -1,11 +1,7 @@
-import type Redis from 'ioredis';
 import { SensitiveValues } from '../cardholder-data';
 import type { AnswerFilter } from '../icg/answer-filter';
 import type { Logger } from '../logger';
-import { LuaScript } from '../redis';
-
-/** Replaces a record only while it still holds what was read, keeping its remaining lifetime. */
-const REPLACE_KEEPING_TTL = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`, 1);
+import type { SharedState } from '../state/shared-state';
 
 interface StoredRecord {
   readonly state?: unknown;
@@ -32,22 +28,19 @@ function scrubbed(raw: string, filter: AnswerFilter): string | null {
  * lifetime. Never deleted: a deleted record would free its key to pay again. Returns how many
  * records were scanned and rewritten.
  */
-export async function scrubStoredAnswers(redis: Redis, keyPrefix: string, filter: AnswerFilter): Promise<{ scanned: number; scrubbed: number }> {
-  let cursor = '0';
+export async function scrubStoredAnswers(state: SharedState, filter: AnswerFilter): Promise<{ scanned: number; scrubbed: number }> {
   let scanned = 0;
   let changed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}idempotency:*`, 'COUNT', 500);
-    cursor = next;
-    const values = keys.length > 0 ? await redis.mget(...keys) : [];
+  for await (const keys of state.scan('idempotency:')) {
+    const values = await state.getMany(keys);
     for (const [index, key] of keys.entries()) {
       const raw = values[index];
       if (raw === null || raw === undefined) continue;
       scanned += 1;
       const next = scrubbed(raw, filter);
-      if (next !== null && (await REPLACE_KEEPING_TTL.run(redis, [key], [raw, next])) === 1) changed += 1;
+      if (next !== null && (await state.replaceIfEqualsKeepingTtl(key, raw, next))) changed += 1;
     }
-  } while (cursor !== '0');
+  }
   return { scanned, scrubbed: changed };
 }
 
@@ -55,10 +48,10 @@ export async function scrubStoredAnswers(redis: Redis, keyPrefix: string, filter
 const REPEAT_EVERY_MS = 10 * 60_000;
 const REPEAT_FOR_MS = 60 * 60_000;
 
-/** Runs the scrub at start-up and again every ten minutes for an hour, logging what it did. Returns a stop function. */
-export function scheduleAnswerScrub(redis: Redis, keyPrefix: string, filter: AnswerFilter, logger: Logger): () => void {
+/** Runs the scrub now and again every ten minutes for an hour, logging what it did. Returns a stop function. */
+export function scheduleAnswerScrub(state: SharedState, filter: AnswerFilter, logger: Logger): () => void {
   const run = (): void => {
-    scrubStoredAnswers(redis, keyPrefix, filter).then(
+    scrubStoredAnswers(state, filter).then(
       (result) => {
         if (result.scrubbed > 0) logger.warn({ event: 'idempotency_records_scrubbed', ...result }, 'rewrote stored answers that held fields outside the allow-list');
         else logger.debug({ event: 'idempotency_records_scrubbed', ...result }, 'stored answers checked');

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
-import type { Config } from './config';
-import type { Logger } from './logger';
-import { sentinelOptions } from './state/redis-url';
-import type { Metrics } from './metrics';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { sentinelOptions } from './redis-url';
+import type { Metrics } from '../metrics';
 
 /**
  * Connection options chosen so that Redis trouble can never hang a payment request:
@@ -65,24 +64,4 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boo
     const timer = setTimeout(() => done(false), timeoutMs);
     redis.once('ready', onReady);
   });
-}
-
-/** A Lua script run by SHA (EVALSHA) with a fallback to EVAL when the server has not cached it. */
-export class LuaScript {
-  readonly sha: string;
-  constructor(
-    readonly source: string,
-    readonly keyCount: number,
-  ) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, this.keyCount, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.eval(this.source, this.keyCount, ...keys, ...args);
-    }
-  }
 }

@@ -1,23 +1,6 @@
 import { z } from 'zod';
 import { InvalidRequest, type FieldError } from '../errors';
 
-/** Invoice ids iCG uses are numbers or GUID-like strings: an allow-list, checked before anything else. */
-export const INVOICE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Idempotency keys: UUIDs or similar opaque tokens; bounded so they cannot bloat Redis. */
-export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{8,128}$/;
-
-/** The answer to any unacceptable invoice id, including one the router could not percent-decode. */
-export function invalidInvoiceId(): InvalidRequest {
-  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"', [{ pointer: '/invoiceId', detail: 'must match ^[A-Za-z0-9_-]{1,64}$' }]);
-}
-
-/** Throws InvalidRequest unless `value` is an acceptable invoice id. */
-export function parseInvoiceId(value: unknown): string {
-  if (typeof value !== 'string' || !INVOICE_ID_PATTERN.test(value)) throw invalidInvoiceId();
-  return value;
-}
-
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
 const money = z
   .number({ message: 'must be a number' })

@@ -1,16 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Answer } from '../answer';
+import { systemClock, type Clock } from '../clock';
+import { ServiceUnavailable } from '../errors';
 import type { Logger } from '../logger';
-import { withinMs } from '../within';
 import type { Metrics } from '../metrics';
+import type { RedisTrouble } from '../state/redis-trouble';
 import { StateUnavailable, type SharedState } from '../state/shared-state';
-
-/** A final answer as stored for replay: exactly what the first request's client received. */
-export interface StoredAnswer {
-  readonly status: number;
-  readonly contentType: 'application/json' | 'application/problem+json';
-  readonly body: unknown;
-  readonly retryAfterSeconds?: number;
-}
+import { withinMs } from '../within';
 
 interface InFlightRecord {
   readonly state: 'in_flight';
@@ -21,13 +17,13 @@ interface InFlightRecord {
 interface DoneRecord {
   readonly state: 'done';
   readonly fingerprint: string;
-  readonly answer: StoredAnswer;
+  readonly answer: Answer;
 }
 
 /** The first request with a key holds this until it has a final answer. */
 export interface Reservation {
   /** Stores the final answer for replays (and ends the in-flight state). */
-  complete(answer: StoredAnswer): Promise<void>;
+  complete(answer: Answer): Promise<void>;
   /** Forgets the key: the request ended without touching iCG, so a retry may run it afresh. */
   abandon(): Promise<void>;
   readonly isSettled: boolean;
@@ -35,7 +31,7 @@ export interface Reservation {
 
 export type Admission =
   | { readonly kind: 'new'; readonly reservation: Reservation }
-  | { readonly kind: 'replay'; readonly answer: StoredAnswer }
+  | { readonly kind: 'replay'; readonly answer: Answer }
   | { readonly kind: 'in_flight' }
   | { readonly kind: 'mismatch' };
 
@@ -56,24 +52,30 @@ export class IdempotencyStore {
     private readonly inFlightTtlMs: number,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly trouble: RedisTrouble,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Reserves the key or says why not, in one atomic round trip. Throws StateUnavailable when Redis is down. */
+  /**
+   * Reserves the key or says why not, in one atomic round trip. Without Redis no instance can promise
+   * "at most once" for a key, so the request is refused (503) rather than risked.
+   */
   async admit(key: string, fingerprint: string): Promise<Admission> {
     const storeKey = `idempotency:${createHash('sha256').update(key).digest('hex')}`;
     const inFlight: InFlightRecord = { state: 'in_flight', fingerprint, owner: randomUUID() };
     const inFlightRaw = JSON.stringify(inFlight);
-    let existingRaw: string | null;
-    try {
-      existingRaw = await this.state.setIfAbsentOrGet(storeKey, inFlightRaw, this.inFlightTtlMs);
-    } catch (error) {
-      // A Redis that stalls rather than dies may still run the reservation after we gave up on it; the
-      // key would then answer 409 until the record expired. Take it back: on the same connection this
-      // runs after the reservation, and it only deletes our own record.
-      void this.state.deleteIfEquals(storeKey, inFlightRaw).catch(() => undefined);
-      throw error;
-    }
+    const existingRaw = await this.trouble.refuse(
+      'idempotency',
+      () =>
+        this.state.setIfAbsentOrGet(storeKey, inFlightRaw, this.inFlightTtlMs).catch((error: unknown) => {
+          // A Redis that stalls rather than dies may still run the reservation after we gave up on it;
+          // the key would then answer 409 until the record expired. Take it back: on the same
+          // connection this runs after the reservation, and it only deletes our own record.
+          void this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
+          throw error;
+        }),
+      () => new ServiceUnavailable('Requests with an Idempotency-Key cannot be accepted while our shared store is unavailable; retry with the same key shortly', { retryAfterSeconds: 2 }),
+    );
     if (existingRaw === null) return { kind: 'new', reservation: this.#reservation(storeKey, inFlightRaw) };
     const existing = JSON.parse(existingRaw) as InFlightRecord | DoneRecord;
     if (existing.fingerprint !== fingerprint) return { kind: 'mismatch' };
@@ -83,7 +85,7 @@ export class IdempotencyStore {
 
   #reservation(storeKey: string, inFlightRaw: string): Reservation {
     const { fingerprint } = JSON.parse(inFlightRaw) as InFlightRecord;
-    const reservedAt = this.now();
+    const reservedAt = this.clock.now();
     let isSettled = false;
     return {
       get isSettled() {
@@ -96,13 +98,13 @@ export class IdempotencyStore {
         const landing = this.#land(storeKey, inFlightRaw, done);
         // The client hears its answer once the record is kept (so a retry after the answer replays it),
         // or once the in-flight record would have expired anyway; re-sending goes on in the background.
-        const waitMs = Math.max(0, reservedAt + this.inFlightTtlMs - this.now());
+        const waitMs = Math.max(0, reservedAt + this.inFlightTtlMs - this.clock.now());
         await withinMs(waitMs, landing).catch(() => undefined);
       },
       abandon: async () => {
         if (isSettled) return;
         isSettled = true;
-        await this.state.deleteIfEquals(storeKey, inFlightRaw).catch(() => undefined);
+        await this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
       },
     };
   }
@@ -118,7 +120,7 @@ export class IdempotencyStore {
    * without it a retry with the same key would pay again.
    */
   #land(storeKey: string, inFlightRaw: string, done: string): Promise<void> {
-    const giveUpAt = this.now() + this.ttlSeconds * 1000;
+    const giveUpAt = this.clock.now() + this.ttlSeconds * 1000;
     const landing = (async () => {
       for (let attempt = 0; ; attempt += 1) {
         try {
@@ -127,8 +129,8 @@ export class IdempotencyStore {
           return;
         } catch (error) {
           if (!(error instanceof StateUnavailable)) throw error;
-          if (this.#isClosing || this.now() + retryDelayMs(attempt) >= giveUpAt) break;
-          await delay(retryDelayMs(attempt));
+          if (this.#isClosing || this.clock.now() + retryDelayMs(attempt) >= giveUpAt) break;
+          await this.clock.sleep(retryDelayMs(attempt));
         }
       }
       this.metrics.idempotencyWritesLost.inc();
@@ -162,8 +164,4 @@ export class IdempotencyStore {
 /** Re-send delays: 100 ms doubling to 2 s, so a Redis that comes back is written to within 2 s. */
 function retryDelayMs(attempt: number): number {
   return Math.min(100 * 2 ** attempt, 2000);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,0 +1,87 @@
+import { MemoryStore, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
+import type Redis from 'ioredis';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { ServiceUnavailable } from '../errors';
+import type { RedisTrouble } from './redis-trouble';
+import { StateUnavailable } from './shared-state';
+
+/**
+ * A rate-limit store that counts in Redis (one limit across every instance) and, when Redis cannot
+ * answer, either counts in this process (`open`: each instance enforces the limit on its own, so the
+ * effective limit is at most N× while Redis is down) or refuses with 503 (`closed`). It never waits on
+ * a dead Redis: the client has no offline queue, so a failing call fails at once.
+ */
+export class FailoverStore implements Store {
+  readonly localKeys = false;
+  #options: Options | undefined;
+  #needsInit = false;
+
+  constructor(
+    private readonly shared: RedisStore,
+    private readonly local: MemoryStore,
+    private readonly onRedisDown: 'open' | 'closed',
+    private readonly trouble: RedisTrouble,
+    private readonly name: string,
+  ) {}
+
+  init(options: Options): void {
+    this.#options = options;
+    this.local.init(options);
+    this.shared.init(options).catch(() => {
+      this.#needsInit = true;
+    });
+  }
+
+  async get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    return this.#either(() => this.shared.get(key), () => this.local.get(key));
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    return this.#either(() => this.shared.increment(key), () => this.local.increment(key));
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.#either(() => this.shared.decrement(key), () => this.local.decrement(key));
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await Promise.all([this.trouble.tolerate('rate_limit', () => this.shared.resetKey(key)), this.local.resetKey(key)]);
+  }
+
+  shutdown(): void {
+    this.local.shutdown();
+  }
+
+  async #either<T>(onShared: () => Promise<T>, onLocal: () => Promise<T> | T): Promise<T> {
+    const shared = async (): Promise<T> => {
+      try {
+        // A failed start-up (Redis was down) or a lost script cache: load the scripts again first.
+        if (this.#needsInit && this.#options) await this.shared.init(this.#options);
+        this.#needsInit = false;
+        return await onShared();
+      } catch (error) {
+        this.#needsInit = true;
+        throw error;
+      }
+    };
+    if (this.onRedisDown === 'closed') return this.trouble.refuse('rate_limit', shared, () => new ServiceUnavailable('Rate limiting is unavailable, so payments are paused; try again shortly', { retryAfterSeconds: 1 }));
+    return this.trouble.degrade('rate_limit', shared, onLocal, `redis unreachable: rate limit ${this.name} counted in this process`);
+  }
+}
+
+/**
+ * The store for one named limit: in Redis under `<prefix>rl:<name>:` (failing over as configured), or
+ * in this process when there is no Redis. Every Redis failure reaches the store as StateUnavailable.
+ */
+export function rateLimitStore(name: string, redis: Redis | null, keyPrefix: string, onRedisDown: 'open' | 'closed', trouble: RedisTrouble): Store & { shutdown(): void } {
+  const local = new MemoryStore();
+  if (!redis) return local;
+  const shared = new RedisStore({
+    prefix: `${keyPrefix}rl:${name}:`,
+    sendCommand: (command: string, ...args: string[]) =>
+      (redis.call(command, ...args) as Promise<RedisReply>).catch((error: unknown) => {
+        throw new StateUnavailable(`rate_limit ${command.toLowerCase()}`, error);
+      }),
+  });
+  return new FailoverStore(shared, local, onRedisDown, trouble, name);
+}
