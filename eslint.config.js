@@ -13,6 +13,9 @@ module.exports = tseslint.config(
   },
   {
     files: ['src/public/**/*.js'],
-    languageOptions: { sourceType: 'module', globals: { document: 'readonly', fetch: 'readonly', crypto: 'readonly', window: 'readonly', FormData: 'readonly' } },
+    languageOptions: {
+      sourceType: 'module',
+      globals: { document: 'readonly', fetch: 'readonly', crypto: 'readonly', window: 'readonly', FormData: 'readonly' },
+    },
   },
 );

@@ -117,7 +117,7 @@ export class ServiceUnavailable extends AppError {
 export class UpstreamRejected extends AppError {
   readonly status = 503;
   readonly slug = 'upstream-rejected';
-  readonly title = 'The payment gateway rejected this service\'s credentials';
+  readonly title = "The payment gateway rejected this service's credentials";
 }
 
 /**

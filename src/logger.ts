@@ -74,7 +74,11 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>, destinati
   };
   if (destination) return pino(options, destination);
   if (config.env === 'development' && isInstalled('pino-pretty')) {
-    return pino({ ...options, formatters: { log: options.formatters.log }, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({
+      ...options,
+      formatters: { log: options.formatters.log },
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
+    });
   }
   return pino(options);
 }

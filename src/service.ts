@@ -73,7 +73,8 @@ export async function startService(config: Config, options: { logDestination?: D
   let redis: Redis | null = null;
   if (config.redis.url) {
     redis = createRedis(config.redis, logger, metrics);
-    if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS))) logger.warn({ event: 'redis_unavailable_at_start' }, 'redis is not reachable yet: serving degraded and reconnecting in the background');
+    if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
+      logger.warn({ event: 'redis_unavailable_at_start' }, 'redis is not reachable yet: serving degraded and reconnecting in the background');
   } else {
     metrics.redisUp.set(1);
     logger.warn({ event: 'memory_state' }, 'REDIS_URL is unset: token, limits and idempotency live in this process only (single instance, development only)');
@@ -95,7 +96,16 @@ export async function startService(config: Config, options: { logDestination?: D
   const answerFilter = new AnswerFilter(config.icg.responseExtraFields);
   const idempotency = new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger, trouble);
   const inFlight = new InFlightPays();
-  const payInvoice = new PayInvoice({ icg, tokens, answerFilter, idempotency, locks: new InvoiceLocks(state, local, timings.payLockTtlMs, trouble), inFlight, metrics, logger });
+  const payInvoice = new PayInvoice({
+    icg,
+    tokens,
+    answerFilter,
+    idempotency,
+    locks: new InvoiceLocks(state, local, timings.payLockTtlMs, trouble),
+    inFlight,
+    metrics,
+    logger,
+  });
 
   // Redis came back (perhaps empty after a restart): put the shared token there again.
   redis?.on('ready', () => void tokens.republish());

@@ -72,10 +72,16 @@ function missingVariables(raw: Record<string, unknown>): string[] {
   const hasAuth = raw['ICG_AUTH_URL'] !== undefined;
   const hasApi = raw['ICG_API_URL'] !== undefined;
   const problems: string[] = [];
-  if (hasAuth !== hasApi && !isProduction) problems.push(`${hasAuth ? 'ICG_API_URL' : 'ICG_AUTH_URL'}: is required when ${hasAuth ? 'ICG_AUTH_URL' : 'ICG_API_URL'} is set (leave both unset for the sandbox)`);
+  if (hasAuth !== hasApi && !isProduction)
+    problems.push(
+      `${hasAuth ? 'ICG_API_URL' : 'ICG_AUTH_URL'}: is required when ${hasAuth ? 'ICG_AUTH_URL' : 'ICG_API_URL'} is set (leave both unset for the sandbox)`,
+    );
   if (!isProduction && !hasAuth && !hasApi) return problems;
-  const required = isProduction ? ['ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'REDIS_URL'] : ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD'];
-  for (const name of required) if (raw[name] === undefined) problems.push(`${name}: is required${isProduction ? ' in production' : ' when ICG_AUTH_URL/ICG_API_URL are set'}`);
+  const required = isProduction
+    ? ['ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'REDIS_URL']
+    : ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD'];
+  for (const name of required)
+    if (raw[name] === undefined) problems.push(`${name}: is required${isProduction ? ' in production' : ' when ICG_AUTH_URL/ICG_API_URL are set'}`);
   return problems;
 }
 
@@ -86,7 +92,9 @@ function httpsRules(raw: Record<string, unknown>): string[] {
     const value = raw[name];
     if (typeof value !== 'string' || !URL.canParse(value)) return [];
     const url = new URL(value);
-    return url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname) ? [`${name}: must use https in production (plain http is allowed for loopback only)`] : [];
+    return url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)
+      ? [`${name}: must use https in production (plain http is allowed for loopback only)`]
+      : [];
   });
 }
 
@@ -121,10 +129,15 @@ function parseTree(tree: object, raw: Record<string, unknown>, problems: string[
       out[key] = parseTree(value as object, raw, problems);
       continue;
     }
-    const { name, type } = value as { name: string; type: { safeParse(input: unknown): { success: true; data: unknown } | { success: false; error: { issues: { code: string; message: string }[] } } } };
+    const { name, type } = value as {
+      name: string;
+      type: { safeParse(input: unknown): { success: true; data: unknown } | { success: false; error: { issues: { code: string; message: string }[] } } };
+    };
     const result = type.safeParse(raw[name]);
     if (result.success) out[key] = result.data;
-    else for (const issue of result.error.issues) problems.push(`${name}: ${issue.code === 'invalid_type' && raw[name] === undefined ? 'is required' : issue.message}`);
+    else
+      for (const issue of result.error.issues)
+        problems.push(`${name}: ${issue.code === 'invalid_type' && raw[name] === undefined ? 'is required' : issue.message}`);
   }
   return out;
 }
@@ -164,7 +177,10 @@ export function withOverrides(config: Config, overrides: { [K in keyof Config]?:
   const next: Record<string, unknown> = { ...config };
   for (const [key, value] of Object.entries(overrides)) {
     const current = (config as unknown as Record<string, unknown>)[key];
-    next[key] = typeof current === 'object' && current !== null && !Array.isArray(current) && !(current instanceof Secret) ? { ...(current as object), ...(value as object) } : value;
+    next[key] =
+      typeof current === 'object' && current !== null && !Array.isArray(current) && !(current instanceof Secret)
+        ? { ...(current as object), ...(value as object) }
+        : value;
   }
   return deepFreeze(next as unknown as Config);
 }

@@ -24,9 +24,9 @@ export const openApiDocument = {
     title: 'icg-bff',
     version: '0.1.0',
     description: [
-      'Pays iCheckGateway (iCG) invoices on behalf of a merchant. The service holds the merchant\'s iCG credentials and token; callers never see them.',
+      "Pays iCheckGateway (iCG) invoices on behalf of a merchant. The service holds the merchant's iCG credentials and token; callers never see them.",
       '',
-      '- **Who calls it**: the merchant\'s checkout page on the same origin (or an origin on `CORS_ORIGINS`), mobile apps and servers (no `Origin` header).',
+      "- **Who calls it**: the merchant's checkout page on the same origin (or an origin on `CORS_ORIGINS`), mobile apps and servers (no `Origin` header).",
       '- **Idempotency**: send a fresh `Idempotency-Key` per payment attempt and the same key when retrying it. A retry replays the first answer (`Idempotent-Replayed: true`) and never charges twice.',
       '- **Limits**: a per-client and a stricter per-invoice budget; `429` carries `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` headers.',
       '- **Errors**: every error is `application/problem+json` (RFC 9457) with a `requestId` matching the `X-Request-Id` response header.',
@@ -38,11 +38,9 @@ export const openApiDocument = {
       post: {
         operationId: 'payInvoice',
         summary: 'Pay an invoice through iCG',
-        description: 'Forwards the body to iCG `POST /Invoices/{id}/Pay` with the merchant\'s token and relays iCG\'s status and JSON body. iCG 4xx answers (other than 401) are relayed as they are; a declined card is a 200 whose `Status` says so.',
-        parameters: [
-          { $ref: '#/components/parameters/IdempotencyKey' },
-          { $ref: '#/components/parameters/RequestId' },
-        ],
+        description:
+          "Forwards the body to iCG `POST /Invoices/{id}/Pay` with the merchant's token and relays iCG's status and JSON body. iCG 4xx answers (other than 401) are relayed as they are; a declined card is a 200 whose `Status` says so.",
+        parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }, { $ref: '#/components/parameters/RequestId' }],
         requestBody: {
           required: true,
           content: {
@@ -54,15 +52,18 @@ export const openApiDocument = {
         },
         responses: {
           '200': {
-            description: 'iCG\'s answer: approved or declined (see `Status`).',
+            description: "iCG's answer: approved or declined (see `Status`).",
             headers: { ...requestIdHeader, ...rateLimitHeaders, 'Idempotent-Replayed': { $ref: '#/components/headers/Idempotent-Replayed' } },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/PayResponse' } } },
           },
           '204': { description: 'iCG answered without a body.', headers: requestIdHeader },
           '400': {
-            description: 'Invalid invoice id, body or Idempotency-Key (nothing reached iCG), or iCG\'s own 400, relayed.',
+            description: "Invalid invoice id, body or Idempotency-Key (nothing reached iCG), or iCG's own 400, relayed.",
             headers: requestIdHeader,
-            content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ValidationProblem' } }, 'application/json': { schema: { $ref: '#/components/schemas/IcgError' } } },
+            content: {
+              'application/problem+json': { schema: { $ref: '#/components/schemas/ValidationProblem' } },
+              'application/json': { schema: { $ref: '#/components/schemas/IcgError' } },
+            },
           },
           '403': problem('The request comes from a browser page on an origin that is not allowed. Nothing reached iCG.'),
           '405': problem('Use POST.'),
@@ -71,9 +72,16 @@ export const openApiDocument = {
           '415': problem('The body is not uncompressed UTF-8 `application/json`.'),
           '422': problem('This Idempotency-Key was already used for another invoice or body.'),
           '429': problem('Too many attempts from this client or for this invoice.', { ...retryAfter, ...rateLimitHeaders }),
-          '502': problem('iCG failed (5xx, a redirect, an unreadable answer, or unreachable). The charge may have happened when iCG was reached: retry with the same Idempotency-Key to get this same answer, and reconcile.'),
-          '503': problem('iCG rejected the merchant\'s credentials or refused a token it had just issued (payments are paused), or a keyed request arrived while the shared store is down. Nothing was charged.', retryAfter),
-          '504': problem('iCG did not answer in time. **The outcome is unknown**: check the invoice before paying again; a retry with the same Idempotency-Key replays this answer.'),
+          '502': problem(
+            'iCG failed (5xx, a redirect, an unreadable answer, or unreachable). The charge may have happened when iCG was reached: retry with the same Idempotency-Key to get this same answer, and reconcile.',
+          ),
+          '503': problem(
+            "iCG rejected the merchant's credentials or refused a token it had just issued (payments are paused), or a keyed request arrived while the shared store is down. Nothing was charged.",
+            retryAfter,
+          ),
+          '504': problem(
+            'iCG did not answer in time. **The outcome is unknown**: check the invoice before paying again; a retry with the same Idempotency-Key replays this answer.',
+          ),
           default: {
             description: 'Another status iCG answered with (4xx), relayed with its JSON body.',
             headers: requestIdHeader,
@@ -108,7 +116,11 @@ export const openApiDocument = {
         summary: 'Readiness: config loaded, Redis answers, a token is cached or obtainable',
         responses: {
           '200': { description: 'Ready.', headers: requestIdHeader, content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
-          '503': { description: 'Not ready (a dependency is down, or the instance is draining).', headers: requestIdHeader, content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
+          '503': {
+            description: 'Not ready (a dependency is down, or the instance is draining).',
+            headers: requestIdHeader,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+          },
         },
       },
     },
@@ -127,13 +139,22 @@ export const openApiDocument = {
       get: {
         operationId: 'openApi',
         summary: 'This document',
-        responses: { '200': { description: 'The OpenAPI document.', headers: requestIdHeader, content: { 'application/json': { schema: { type: 'object' } } } } },
+        responses: {
+          '200': { description: 'The OpenAPI document.', headers: requestIdHeader, content: { 'application/json': { schema: { type: 'object' } } } },
+        },
       },
     },
   },
   components: {
     parameters: {
-      InvoiceId: { name: 'invoiceId', in: 'path', required: true, description: 'The iCG invoice id.', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' }, example: '112' },
+      InvoiceId: {
+        name: 'invoiceId',
+        in: 'path',
+        required: true,
+        description: 'The iCG invoice id.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+        example: '112',
+      },
       IdempotencyKey: {
         name: 'Idempotency-Key',
         in: 'header',
@@ -141,11 +162,24 @@ export const openApiDocument = {
         description: 'A new random value (e.g. a UUID) per payment attempt; the same value when retrying that attempt.',
         schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{8,128}$' },
       },
-      RequestId: { name: 'X-Request-Id', in: 'header', required: false, description: 'Kept when well-formed, else replaced; forwarded to iCG.', schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } },
+      RequestId: {
+        name: 'X-Request-Id',
+        in: 'header',
+        required: false,
+        description: 'Kept when well-formed, else replaced; forwarded to iCG.',
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+      },
     },
     headers: {
-      'X-Request-Id': { description: 'The request id (the caller\'s when well-formed), also in problem bodies and logs.', required: true, schema: { type: 'string' } },
-      'Idempotent-Replayed': { description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
+      'X-Request-Id': {
+        description: "The request id (the caller's when well-formed), also in problem bodies and logs.",
+        required: true,
+        schema: { type: 'string' },
+      },
+      'Idempotent-Replayed': {
+        description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.',
+        schema: { type: 'string', enum: ['true'] },
+      },
       'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 0 } },
       RateLimit: { description: 'IETF draft-8 RateLimit, e.g. `"per-client"; r=29; t=60`.', schema: { type: 'string' } },
       'RateLimit-Policy': { description: 'IETF draft-8 RateLimit-Policy, e.g. `"per-client"; q=30; w=60`.', schema: { type: 'string' } },
@@ -154,7 +188,8 @@ export const openApiDocument = {
     schemas: {
       PayRequest: {
         type: 'object',
-        description: 'iCG\'s ProcessRequest. Property names are case-insensitive (`amount` = `Amount`); a name given twice in different case is refused. Fields not listed pass through unchanged.',
+        description:
+          "iCG's ProcessRequest. Property names are case-insensitive (`amount` = `Amount`); a name given twice in different case is refused. Fields not listed pass through unchanged.",
         required: ['Amount', 'Type'],
         properties: {
           Amount: { type: 'number', exclusiveMinimum: 0, maximum: 1000000000, description: 'At most two decimal places.' },
@@ -166,14 +201,17 @@ export const openApiDocument = {
           Laneid: { type: ['string', 'null'], maxLength: 128 },
           Invoices: { type: ['object', 'array', 'null'] },
           Customer: { type: ['object', 'null'] },
-          Method: { type: ['object', 'null'], description: 'The payment method: card (number, expiry, CVV) or bank account (routing and account number), or a token.' },
+          Method: {
+            type: ['object', 'null'],
+            description: 'The payment method: card (number, expiry, CVV) or bank account (routing and account number), or a token.',
+          },
           IMetadata: { type: ['object', 'array', 'null'] },
         },
         additionalProperties: true,
       },
       PayResponse: {
         type: 'object',
-        description: 'iCG\'s answer, relayed as it is.',
+        description: "iCG's answer, relayed as it is.",
         properties: {
           TransactionId: { type: ['string', 'null'] },
           Status: { type: ['string', 'null'], examples: ['Approved', 'Declined'] },
@@ -212,13 +250,21 @@ export const openApiDocument = {
       FieldError: {
         type: 'object',
         required: ['pointer', 'detail'],
-        properties: { pointer: { type: 'string', description: 'RFC 6901 pointer into the body (or `/invoiceId`, `/headers/Idempotency-Key`).' }, detail: { type: 'string' } },
+        properties: {
+          pointer: { type: 'string', description: 'RFC 6901 pointer into the body (or `/invoiceId`, `/headers/Idempotency-Key`).' },
+          detail: { type: 'string' },
+        },
       },
       Health: { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } },
       Check: {
         type: 'object',
         required: ['status'],
-        properties: { status: { enum: ['up', 'down', 'memory'] }, latencyMs: { type: 'number' }, detail: { type: 'string' }, expiresInSeconds: { type: 'integer' } },
+        properties: {
+          status: { enum: ['up', 'down', 'memory'] },
+          latencyMs: { type: 'number' },
+          detail: { type: 'string' },
+          expiresInSeconds: { type: 'integer' },
+        },
       },
       Readiness: {
         type: 'object',

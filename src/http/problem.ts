@@ -58,7 +58,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const context = contextOf(res);
     let known = error instanceof AppError ? error : (fromBodyParser(error) ?? fromRouter(error));
     if (!known) {
-      const err = error instanceof Error ? { name: error.name, message: maskCardNumbers(error.message), stack: maskCardNumbers(error.stack ?? '') } : { message: 'non-error thrown' };
+      const err =
+        error instanceof Error
+          ? { name: error.name, message: maskCardNumbers(error.message), stack: maskCardNumbers(error.stack ?? '') }
+          : { message: 'non-error thrown' };
       logger.error({ event: 'unhandled_error', requestId: context.requestId, err }, 'unhandled error');
       known = new InternalError('Something went wrong on our side; the request id identifies it in our logs');
     }

@@ -38,7 +38,14 @@ export function createRateLimiters(settings: RateLimitSettings, stores: { readon
       handler: (_req, res, next) => {
         metrics.rateLimited.inc({ limit: name });
         const retryAfter = Number(res.getHeader('Retry-After') ?? Math.ceil(windowMs / 1000));
-        next(new RateLimited(name === 'client' ? 'Too many payment attempts from this client; wait before trying again' : 'Too many payment attempts for this invoice; wait before trying again', { retryAfterSeconds: retryAfter }));
+        next(
+          new RateLimited(
+            name === 'client'
+              ? 'Too many payment attempts from this client; wait before trying again'
+              : 'Too many payment attempts for this invoice; wait before trying again',
+            { retryAfterSeconds: retryAfter },
+          ),
+        );
       },
     });
   return {

@@ -131,7 +131,11 @@ export class IcgClient {
    * and reads the answer with `read`. The outcome metric follows what was read: an answer that
    * `read` refuses counts by its status, or as `invalid_response` when the status looked fine.
    */
-  async #call<T>(operation: Operation, send: (signal: AbortSignal) => Promise<AxiosResponse<string>>, read: (response: AxiosResponse<string>) => T): Promise<T> {
+  async #call<T>(
+    operation: Operation,
+    send: (signal: AbortSignal) => Promise<AxiosResponse<string>>,
+    read: (response: AxiosResponse<string>) => T,
+  ): Promise<T> {
     const started = process.hrtime.bigint();
     const observe = (outcome: string) => this.metrics.upstreamDuration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     let response: AxiosResponse<string>;
@@ -186,7 +190,13 @@ function readGrant(response: AxiosResponse<string>, operation: 'login' | 'refres
   const tokenType = grant['token_type'];
   const refreshToken = grant['refresh_token'];
   const expiresInSeconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
-  if (typeof accessToken !== 'string' || accessToken === '' || typeof expiresInSeconds !== 'number' || !(expiresInSeconds > 0) || (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer')) {
+  if (
+    typeof accessToken !== 'string' ||
+    accessToken === '' ||
+    typeof expiresInSeconds !== 'number' ||
+    !(expiresInSeconds > 0) ||
+    (tokenType !== undefined && String(tokenType).toLowerCase() !== 'bearer')
+  ) {
     throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, false, { upstreamStatus: status });
   }
   return {
@@ -206,7 +216,8 @@ function outcomeOf(status: number): string {
 /** Turns an axios failure into our error, keeping only the error code (never URL, headers or body). */
 function describeFailure(error: unknown, operation: Operation, timeoutMs: number): UpstreamTimeout | UpstreamUnavailable {
   const code = error instanceof AxiosError ? (error.code ?? 'unknown') : 'unknown';
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED') return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`, operation === 'pay');
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED')
+    return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`, operation === 'pay');
   // Refused or unresolvable: the request never left this host, so nothing can have been charged.
   const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
   return new UpstreamUnavailable(`iCG ${operation} failed (${code})`, operation === 'pay' && !neverSent);

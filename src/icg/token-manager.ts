@@ -101,7 +101,9 @@ export class TokenManager {
     await this.invalidate(held);
     if (held.issuedAt < firstRefusedAt) return new UpstreamRejected('iCG refused the access token; try again shortly', { retryAfterSeconds: 1 });
     if (!this.#backoff.isActive) await this.#enterBackoff('token_refused');
-    return new UpstreamRejected('iCG refused a freshly issued access token; payments are paused while the merchant checks the iCG user', { retryAfterSeconds: this.#backoff.secondsLeft });
+    return new UpstreamRejected('iCG refused a freshly issued access token; payments are paused while the merchant checks the iCG user', {
+      retryAfterSeconds: this.#backoff.secondsLeft,
+    });
   }
 
   /** Writes the held token back to Redis if Redis has none (it restarted empty): other instances adopt it. */
@@ -133,7 +135,10 @@ export class TokenManager {
     // A failure being answered again would only be logged again.
     if (this.#renewal || this.#failure.isActive) return;
     this.#renew().catch((error: unknown) => {
-      this.#o.logger.warn({ event: 'token_refresh_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'background token renewal failed; the current token serves until it expires');
+      this.#o.logger.warn(
+        { event: 'token_refresh_failed', err: { message: error instanceof Error ? error.message : 'unknown' } },
+        'background token renewal failed; the current token serves until it expires',
+      );
     });
   }
 
@@ -162,7 +167,8 @@ export class TokenManager {
       if (stored && this.#clock.now() < stored.token.expiresAt) return this.#hold(stored);
       if (!hasWaited) this.#o.metrics.tokenLockWaits.inc();
       hasWaited = true;
-      if (this.#clock.now() >= deadline) throw new UpstreamUnavailable('timed out waiting for another instance to log in to iCG', false, { retryAfterSeconds: 1 });
+      if (this.#clock.now() >= deadline)
+        throw new UpstreamUnavailable('timed out waiting for another instance to log in to iCG', false, { retryAfterSeconds: 1 });
       await this.#clock.sleep(15 + Math.random() * 35);
     }
   }
@@ -206,7 +212,10 @@ export class TokenManager {
     }
     grant ??= await this.#login();
     const times = tokenTimes(requestedAt, grant.expiresInSeconds, this.#o.policy);
-    this.#o.logger.info({ event: 'token_obtained', expiresInSeconds: grant.expiresInSeconds, hasRefreshToken: grant.refreshToken !== null }, 'obtained a new iCG access token');
+    this.#o.logger.info(
+      { event: 'token_obtained', expiresInSeconds: grant.expiresInSeconds, hasRefreshToken: grant.refreshToken !== null },
+      'obtained a new iCG access token',
+    );
     return toRecord({ accessToken: grant.accessToken.reveal(), ...times, refreshToken: grant.refreshToken?.reveal() ?? null, issuedAt: requestedAt });
   }
 
@@ -230,8 +239,16 @@ export class TokenManager {
   /** Rejected credentials or token: pause logins on every instance, doubling the pause on each further rejection. */
   async #enterBackoff(reason: 'credentials_rejected' | 'token_refused'): Promise<void> {
     const { pause, raw, ttlMs } = this.#backoff.enter();
-    if (reason === 'credentials_rejected') this.#o.logger.error({ event: 'icg_credentials_rejected', backoffMs: pause.delayMs }, 'iCG rejected the merchant credentials: logins paused on every instance; check ICG_CLIENT_ID, ICG_USERNAME and ICG_PASSWORD');
-    else this.#o.logger.error({ event: 'icg_token_refused', backoffMs: pause.delayMs }, 'iCG refused a freshly issued access token: logins paused on every instance; check that the iCG user may pay invoices');
+    if (reason === 'credentials_rejected')
+      this.#o.logger.error(
+        { event: 'icg_credentials_rejected', backoffMs: pause.delayMs },
+        'iCG rejected the merchant credentials: logins paused on every instance; check ICG_CLIENT_ID, ICG_USERNAME and ICG_PASSWORD',
+      );
+    else
+      this.#o.logger.error(
+        { event: 'icg_token_refused', backoffMs: pause.delayMs },
+        'iCG refused a freshly issued access token: logins paused on every instance; check that the iCG user may pay invoices',
+      );
     await this.#o.store.writeBackoff(raw, ttlMs);
   }
 
@@ -240,13 +257,21 @@ export class TokenManager {
   }
 
   #backoffError(): UpstreamRejected {
-    return new UpstreamRejected("iCG rejected this service's credentials; payments are paused while the merchant fixes them", { retryAfterSeconds: this.#backoff.secondsLeft });
+    return new UpstreamRejected("iCG rejected this service's credentials; payments are paused while the merchant fixes them", {
+      retryAfterSeconds: this.#backoff.secondsLeft,
+    });
   }
 
   #hold(record: TokenRecord): HeldToken {
     if (this.#held?.record.raw === record.raw) return this.#held;
     const { token } = record;
-    const held: HeldToken = { token: new AccessToken(token.accessToken), record, expiresAt: token.expiresAt, refreshAt: token.refreshAt, issuedAt: token.issuedAt };
+    const held: HeldToken = {
+      token: new AccessToken(token.accessToken),
+      record,
+      expiresAt: token.expiresAt,
+      refreshAt: token.refreshAt,
+      issuedAt: token.issuedAt,
+    };
     this.#held = held;
     return held;
   }

@@ -31,7 +31,13 @@ export function parseRecord(raw: string | null): TokenRecord | null {
   try {
     const value = JSON.parse(raw) as Partial<StoredToken>;
     if (typeof value.accessToken !== 'string' || typeof value.expiresAt !== 'number' || typeof value.refreshAt !== 'number') return null;
-    const token: StoredToken = { accessToken: value.accessToken, expiresAt: value.expiresAt, refreshAt: value.refreshAt, refreshToken: typeof value.refreshToken === 'string' ? value.refreshToken : null, issuedAt: typeof value.issuedAt === 'number' ? value.issuedAt : 0 };
+    const token: StoredToken = {
+      accessToken: value.accessToken,
+      expiresAt: value.expiresAt,
+      refreshAt: value.refreshAt,
+      refreshToken: typeof value.refreshToken === 'string' ? value.refreshToken : null,
+      issuedAt: typeof value.issuedAt === 'number' ? value.issuedAt : 0,
+    };
     return { raw, token };
   } catch {
     return null;

@@ -74,7 +74,10 @@ export class IdempotencyStore {
           void this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
           throw error;
         }),
-      () => new ServiceUnavailable('Requests with an Idempotency-Key cannot be accepted while our shared store is unavailable; retry with the same key shortly', { retryAfterSeconds: 2 }),
+      () =>
+        new ServiceUnavailable('Requests with an Idempotency-Key cannot be accepted while our shared store is unavailable; retry with the same key shortly', {
+          retryAfterSeconds: 2,
+        }),
     );
     if (existingRaw === null) return { kind: 'new', reservation: this.#reservation(storeKey, inFlightRaw) };
     const existing = JSON.parse(existingRaw) as InFlightRecord | DoneRecord;
@@ -134,10 +137,16 @@ export class IdempotencyStore {
         }
       }
       this.metrics.idempotencyWritesLost.inc();
-      this.logger.error({ event: 'idempotency_write_lost' }, 'could not store an idempotent answer before its lifetime ended or shutdown: a retry with its key may run again');
+      this.logger.error(
+        { event: 'idempotency_write_lost' },
+        'could not store an idempotent answer before its lifetime ended or shutdown: a retry with its key may run again',
+      );
     })();
     const tracked = landing.catch((error: unknown) => {
-      this.logger.error({ event: 'idempotency_write_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'storing an idempotent answer failed');
+      this.logger.error(
+        { event: 'idempotency_write_failed', err: { message: error instanceof Error ? error.message : 'unknown' } },
+        'storing an idempotent answer failed',
+      );
     });
     this.#landings.add(tracked);
     void tracked.finally(() => this.#landings.delete(tracked));
@@ -145,13 +154,17 @@ export class IdempotencyStore {
   }
 
   #reportLanding(result: 'replaced' | 'created' | 'unchanged' | 'other', attempt: number): void {
-    if (attempt > 0) this.logger.warn({ event: 'idempotency_write_landed', attempts: attempt + 1 }, 'an idempotent answer was stored after its first write failed');
+    if (attempt > 0)
+      this.logger.warn({ event: 'idempotency_write_landed', attempts: attempt + 1 }, 'an idempotent answer was stored after its first write failed');
     if (result === 'created') {
       this.metrics.idempotencyRecordsLost.inc();
       this.logger.warn({ event: 'idempotency_record_lost' }, 'the in-flight record of a keyed pay had vanished (Redis lost it); its answer was stored anyway');
     } else if (result === 'other') {
       this.metrics.idempotencyRecordsLost.inc();
-      this.logger.error({ event: 'idempotency_record_lost', superseded: true }, 'the in-flight record of a keyed pay had been replaced by another attempt with the same key (Redis lost it meanwhile)');
+      this.logger.error(
+        { event: 'idempotency_record_lost', superseded: true },
+        'the in-flight record of a keyed pay had been replaced by another attempt with the same key (Redis lost it meanwhile)',
+      );
     }
   }
 

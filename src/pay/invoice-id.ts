@@ -8,7 +8,9 @@ export const INVOICE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The answer to any unacceptable invoice id, including one the router could not percent-decode. */
 export function invalidInvoiceId(): InvalidRequest {
-  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"', [{ pointer: '/invoiceId', detail: `must match ${INVOICE_ID_PATTERN.source}` }]);
+  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"', [
+    { pointer: '/invoiceId', detail: `must match ${INVOICE_ID_PATTERN.source}` },
+  ]);
 }
 
 /** Throws InvalidRequest unless `value` is an acceptable invoice id. */

@@ -54,7 +54,9 @@ export function parsePayBody(body: unknown): Record<string, unknown> {
     throw new InvalidRequest('The request body must be a JSON object', [{ pointer: '', detail: 'must be a JSON object' }]);
   }
   if (nestingDepth(body) > MAX_DEPTH) {
-    throw new InvalidRequest(`The request body nests deeper than ${MAX_DEPTH} levels`, [{ pointer: '', detail: `must not nest deeper than ${MAX_DEPTH} levels` }]);
+    throw new InvalidRequest(`The request body nests deeper than ${MAX_DEPTH} levels`, [
+      { pointer: '', detail: `must not nest deeper than ${MAX_DEPTH} levels` },
+    ]);
   }
   const record = body as Record<string, unknown>;
   const errors: FieldError[] = [];
@@ -62,7 +64,8 @@ export function parsePayBody(body: unknown): Record<string, unknown> {
   for (const key of Object.keys(record)) {
     const lower = key.toLowerCase();
     const earlier = seen.get(lower);
-    if (earlier !== undefined) errors.push({ pointer: `/${escapePointer(key)}`, detail: `duplicates "${escapeText(earlier)}" (field names are case-insensitive)` });
+    if (earlier !== undefined)
+      errors.push({ pointer: `/${escapePointer(key)}`, detail: `duplicates "${escapeText(earlier)}" (field names are case-insensitive)` });
     else seen.set(lower, key);
   }
   for (const [lower, schema] of Object.entries(KNOWN_FIELDS)) {

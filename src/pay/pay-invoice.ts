@@ -131,10 +131,23 @@ export class PayInvoice {
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     try {
       const reply = await this.#payWithToken(request);
-      this.deps.logger.debug({ event: 'icg_pay', requestId: request.requestId, invoiceId: maskCardNumbers(request.invoiceId), upstreamStatus: reply.status, isKeyed: request.idempotencyKey !== undefined }, 'iCG answered the pay');
+      this.deps.logger.debug(
+        {
+          event: 'icg_pay',
+          requestId: request.requestId,
+          invoiceId: maskCardNumbers(request.invoiceId),
+          upstreamStatus: reply.status,
+          isKeyed: request.idempotencyKey !== undefined,
+        },
+        'iCG answered the pay',
+      );
       // Only iCG's documented fields, scrubbed of cardholder data, are relayed, stored and logged.
       const body = this.deps.answerFilter.filter(reply.body, SensitiveValues.of(request.body));
-      return { answer: { status: reply.status, contentType: 'application/json', body }, isReplay: false, upstream: { status: reply.status, durationMs: elapsedMs() } };
+      return {
+        answer: { status: reply.status, contentType: 'application/json', body },
+        isReplay: false,
+        upstream: { status: reply.status, durationMs: elapsedMs() },
+      };
     } catch (error) {
       if (!(error instanceof UpstreamFailure && error.mayHaveCharged)) throw error;
       const upstream = error.upstreamStatus === undefined ? { durationMs: elapsedMs() } : { status: error.upstreamStatus, durationMs: elapsedMs() };

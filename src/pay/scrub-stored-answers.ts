@@ -53,10 +53,15 @@ export function scheduleAnswerScrub(state: SharedState, filter: AnswerFilter, lo
   const run = (): void => {
     scrubStoredAnswers(state, filter).then(
       (result) => {
-        if (result.scrubbed > 0) logger.warn({ event: 'idempotency_records_scrubbed', ...result }, 'rewrote stored answers that held fields outside the allow-list');
+        if (result.scrubbed > 0)
+          logger.warn({ event: 'idempotency_records_scrubbed', ...result }, 'rewrote stored answers that held fields outside the allow-list');
         else logger.debug({ event: 'idempotency_records_scrubbed', ...result }, 'stored answers checked');
       },
-      (error: unknown) => logger.warn({ event: 'idempotency_scrub_failed', err: { message: error instanceof Error ? error.message : 'unknown' } }, 'could not scrub stored answers; will try again'),
+      (error: unknown) =>
+        logger.warn(
+          { event: 'idempotency_scrub_failed', err: { message: error instanceof Error ? error.message : 'unknown' } },
+          'could not scrub stored answers; will try again',
+        ),
     );
   };
   run();

@@ -113,7 +113,8 @@ function plural(count, word) {
 /** What an answer means for the customer: a data-state, a sentence, and any details. */
 function interpret(response, body) {
   const requestId = typeof body.requestId === 'string' ? body.requestId : (response.headers.get('X-Request-Id') ?? '');
-  const serverSays = typeof body.detail === 'string' ? body.detail : typeof body.Message === 'string' ? body.Message : typeof body.message === 'string' ? body.message : '';
+  const serverSays =
+    typeof body.detail === 'string' ? body.detail : typeof body.Message === 'string' ? body.Message : typeof body.message === 'string' ? body.message : '';
   const { status } = response;
 
   if (status >= 200 && status < 300) {
@@ -128,22 +129,43 @@ function interpret(response, body) {
   switch (status) {
     case 400: {
       const problems = fieldProblems(body);
-      return { state: 'invalid', text: problems.length > 0 ? 'Please check the payment details:' : `Please check the payment details. ${serverSays}`.trim(), items: problems, requestId };
+      return {
+        state: 'invalid',
+        text: problems.length > 0 ? 'Please check the payment details:' : `Please check the payment details. ${serverSays}`.trim(),
+        items: problems,
+        requestId,
+      };
     }
     case 409:
       return { state: 'conflict', text: 'A payment for this invoice is already in progress. Wait a moment for its result before trying again.', requestId };
     case 429: {
       const seconds = retryAfterSeconds(response);
-      return { state: 'rate-limited', text: seconds === null ? 'Too many attempts — try again later.' : `Too many attempts — try again in ${plural(seconds, 'second')}.`, requestId };
+      return {
+        state: 'rate-limited',
+        text: seconds === null ? 'Too many attempts — try again later.' : `Too many attempts — try again in ${plural(seconds, 'second')}.`,
+        requestId,
+      };
     }
     case 503:
       // Nothing reached the payment gateway (or it refused us before acting): no charge happened.
-      return { state: 'unavailable', text: 'The payment service is unavailable right now, and your card has not been charged. Please try again later.', requestId };
+      return {
+        state: 'unavailable',
+        text: 'The payment service is unavailable right now, and your card has not been charged. Please try again later.',
+        requestId,
+      };
     case 502:
       // The gateway may have failed after taking the payment: say so rather than invite a double charge.
-      return { state: 'unavailable', text: 'The payment service had a problem, and we cannot tell whether this payment went through. Please check the invoice before trying again, so you are not charged twice.', requestId };
+      return {
+        state: 'unavailable',
+        text: 'The payment service had a problem, and we cannot tell whether this payment went through. Please check the invoice before trying again, so you are not charged twice.',
+        requestId,
+      };
     case 504:
-      return { state: 'unavailable', text: 'The payment service did not answer in time, so the outcome is unknown: the payment may have gone through. Please check the invoice before trying again, so you are not charged twice.', requestId };
+      return {
+        state: 'unavailable',
+        text: 'The payment service did not answer in time, so the outcome is unknown: the payment may have gone through. Please check the invoice before trying again, so you are not charged twice.',
+        requestId,
+      };
     default:
       if (status >= 500) return { state: 'error', text: 'Something went wrong on our side. Please check the invoice before trying again.', requestId };
       return { state: 'error', text: `The payment could not be sent${serverSays ? `: ${serverSays}` : '.'}`, requestId };
@@ -168,7 +190,10 @@ async function pay(payment) {
     if (error && error.name === 'TimeoutError') {
       return { state: 'error', text: 'No answer from the payment service in time, so the outcome is unknown. Please check the invoice before trying again.' };
     }
-    return { state: 'error', text: 'Could not reach the payment service, or the connection dropped. Check your connection, and check the invoice before trying again.' };
+    return {
+      state: 'error',
+      text: 'Could not reach the payment service, or the connection dropped. Check your connection, and check the invoice before trying again.',
+    };
   }
   let body = {};
   try {

@@ -33,15 +33,24 @@ export class FailoverStore implements Store {
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
-    return this.#either(() => this.shared.get(key), () => this.local.get(key));
+    return this.#either(
+      () => this.shared.get(key),
+      () => this.local.get(key),
+    );
   }
 
   async increment(key: string): Promise<IncrementResponse> {
-    return this.#either(() => this.shared.increment(key), () => this.local.increment(key));
+    return this.#either(
+      () => this.shared.increment(key),
+      () => this.local.increment(key),
+    );
   }
 
   async decrement(key: string): Promise<void> {
-    await this.#either(() => this.shared.decrement(key), () => this.local.decrement(key));
+    await this.#either(
+      () => this.shared.decrement(key),
+      () => this.local.decrement(key),
+    );
   }
 
   async resetKey(key: string): Promise<void> {
@@ -64,7 +73,12 @@ export class FailoverStore implements Store {
         throw error;
       }
     };
-    if (this.onRedisDown === 'closed') return this.trouble.refuse('rate_limit', shared, () => new ServiceUnavailable('Rate limiting is unavailable, so payments are paused; try again shortly', { retryAfterSeconds: 1 }));
+    if (this.onRedisDown === 'closed')
+      return this.trouble.refuse(
+        'rate_limit',
+        shared,
+        () => new ServiceUnavailable('Rate limiting is unavailable, so payments are paused; try again shortly', { retryAfterSeconds: 1 }),
+      );
     return this.trouble.degrade('rate_limit', shared, onLocal, `redis unreachable: rate limit ${this.name} counted in this process`);
   }
 }
@@ -73,7 +87,13 @@ export class FailoverStore implements Store {
  * The store for one named limit: in Redis under `<prefix>rl:<name>:` (failing over as configured), or
  * in this process when there is no Redis. Every Redis failure reaches the store as StateUnavailable.
  */
-export function rateLimitStore(name: string, redis: Redis | null, keyPrefix: string, onRedisDown: 'open' | 'closed', trouble: RedisTrouble): Store & { shutdown(): void } {
+export function rateLimitStore(
+  name: string,
+  redis: Redis | null,
+  keyPrefix: string,
+  onRedisDown: 'open' | 'closed',
+  trouble: RedisTrouble,
+): Store & { shutdown(): void } {
   const local = new MemoryStore();
   if (!redis) return local;
   const shared = new RedisStore({

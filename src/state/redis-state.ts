@@ -3,10 +3,7 @@ import { LuaScript } from './lua-script';
 import type { Metrics } from '../metrics';
 import { StateUnavailable, type SharedState } from './shared-state';
 
-const DELETE_IF_EQUALS = new LuaScript(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-  1,
-);
+const DELETE_IF_EQUALS = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1);
 
 const REPLACE_IF_EQUALS = new LuaScript(
   `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0`,
@@ -23,7 +20,10 @@ return 'created'`,
   1,
 );
 
-const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`, 1);
+const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`,
+  1,
+);
 
 const SET_IF_ABSENT_OR_GET = new LuaScript(
   `local current = redis.call('GET', KEYS[1])
@@ -80,7 +80,9 @@ export class RedisState implements SharedState {
   }
 
   async replaceIfEqualsOrAbsent(key: string, expected: string, value: string, ttlMs: number): Promise<'replaced' | 'created' | 'unchanged' | 'other'> {
-    const reply = await this.#do('compare_or_create', () => REPLACE_IF_EQUALS_OR_ABSENT.run(this.redis, [this.prefix + key], [expected, value, positive(ttlMs)]));
+    const reply = await this.#do('compare_or_create', () =>
+      REPLACE_IF_EQUALS_OR_ABSENT.run(this.redis, [this.prefix + key], [expected, value, positive(ttlMs)]),
+    );
     if (reply === 'replaced' || reply === 'created' || reply === 'unchanged' || reply === 'other') return reply;
     throw new StateUnavailable('compare_or_create', new Error('unexpected reply'));
   }

@@ -51,7 +51,10 @@ export class RedisTrouble {
         this.#count(operation);
         return;
       }
-      this.logger.error({ event: 'unexpected_state_error', operation, err: { message: error instanceof Error ? error.message : 'unknown' } }, 'unexpected error in a best-effort Redis write');
+      this.logger.error(
+        { event: 'unexpected_state_error', operation, err: { message: error instanceof Error ? error.message : 'unknown' } },
+        'unexpected error in a best-effort Redis write',
+      );
     }
   }
 

@@ -59,12 +59,27 @@ function proxyEnv(port: number, icgUrl: string, redisUrl: string, prefix: string
 async function startProxy(port: number, icgUrl: string, redisUrl: string, prefix: string, name = 'proxy', nodeFlags = NODE_FLAGS): Promise<Started> {
   mkdirSync(RESULTS, { recursive: true });
   const log = openSync(path.join(RESULTS, `${name}.log`), 'w');
-  return startProcess(name, process.execPath, [...nodeFlags, path.join(ROOT, 'dist/main.js')], proxyEnv(port, icgUrl, redisUrl, prefix), `http://127.0.0.1:${port}`, '/healthz', log);
+  return startProcess(
+    name,
+    process.execPath,
+    [...nodeFlags, path.join(ROOT, 'dist/main.js')],
+    proxyEnv(port, icgUrl, redisUrl, prefix),
+    `http://127.0.0.1:${port}`,
+    '/healthz',
+    log,
+  );
 }
 
 async function startNaive(icgUrl: string, nodeFlags: readonly string[]): Promise<Started> {
   const port = await freePort();
-  return startProcess('naive', process.execPath, [...nodeFlags, '--import', 'tsx', path.join(__dirname, 'naive-proxy.ts'), String(port), icgUrl], {}, `http://127.0.0.1:${port}`, '/');
+  return startProcess(
+    'naive',
+    process.execPath,
+    [...nodeFlags, '--import', 'tsx', path.join(__dirname, 'naive-proxy.ts'), String(port), icgUrl],
+    {},
+    `http://127.0.0.1:${port}`,
+    '/',
+  );
 }
 
 /**
@@ -103,13 +118,24 @@ async function heapUsedMb(url: string): Promise<number> {
 async function main(): Promise<void> {
   const redisServer = await RedisProcess.start();
   const sandboxPort = await freePort();
-  const sandbox = await startProcess('sandbox', process.execPath, [require.resolve('@icg-bff/icg-sandbox/dist/cli.js'), '--port', String(sandboxPort)], {}, `http://127.0.0.1:${sandboxPort}`, '/__sandbox/stats');
+  const sandbox = await startProcess(
+    'sandbox',
+    process.execPath,
+    [require.resolve('@icg-bff/icg-sandbox/dist/cli.js'), '--port', String(sandboxPort)],
+    {},
+    `http://127.0.0.1:${sandboxPort}`,
+    '/__sandbox/stats',
+  );
   const naive = await startNaive(sandbox.url, NODE_FLAGS);
   const proxy = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench:');
   // The same two at Node's default heap settings: what the start script's flags cost in throughput.
   const naiveDefaults = await startNaive(sandbox.url, []);
   const proxyDefaults = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench-defaults:', 'proxy-defaults', []);
-  const login = await fetch(`${sandbox.url}/Login`, { method: 'POST', headers: { Accept: 'application/json' }, body: new URLSearchParams({ grant_type: 'password', username: 'sandbox-merchant', password: 'sandbox-password', client_id: 'sandbox-client' }) });
+  const login = await fetch(`${sandbox.url}/Login`, {
+    method: 'POST',
+    headers: { Accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'password', username: 'sandbox-merchant', password: 'sandbox-password', client_id: 'sandbox-client' }),
+  });
   const directAuth = `Bearer ${((await login.json()) as { access_token: string }).access_token}`;
   const targets = {
     direct: { url: sandbox.url, path: (n: number) => `/Invoices/d-${n}/Pay`, headers: () => ({ authorization: directAuth }) },
@@ -178,7 +204,8 @@ async function main(): Promise<void> {
   await stop(naive);
   await sandboxControl(sandbox.url, 'faults', { tokenLifetimeSeconds: 3 });
   const instances = await Promise.all([0, 1, 2].map(async (i) => startProxy(await freePort(), sandbox.url, redisServer.url, 'economy:', `economy-${i}`)));
-  const pay = async (url: string, id: string) => (await fetch(`${url}/pay/${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: PAY_BODY })).status;
+  const pay = async (url: string, id: string) =>
+    (await fetch(`${url}/pay/${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: PAY_BODY })).status;
   const warmedAt = Date.now();
   for (const [i, instance] of instances.entries()) await pay(instance.url, `warm-${i}`);
   const economyLoginsBefore = await sandboxLogins(sandbox.url);
@@ -211,11 +238,22 @@ async function main(): Promise<void> {
       addedP50Ms: round1(fixedProxy.p50 - fixedDirect.p50),
       burst: { direct: burstDirect, proxy: burstProxy, addedP99Ms: round1(burstProxy.p99 - burstDirect.p99) },
     },
-    redisCommandsPerPay: { unkeyed: perPay.total, unkeyedByCommand: perPay.byCommand, keyed: perKeyedPay.total, keyedByCommand: perKeyedPay.byCommand, tokenReadsPerPay: (perPay.byCommand['mget'] ?? 0) + (perPay.byCommand['get'] ?? 0) },
+    redisCommandsPerPay: {
+      unkeyed: perPay.total,
+      unkeyedByCommand: perPay.byCommand,
+      keyed: perKeyedPay.total,
+      keyedByCommand: perKeyedPay.byCommand,
+      tokenReadsPerPay: (perPay.byCommand['mget'] ?? 0) + (perPay.byCommand['get'] ?? 0),
+    },
     loginsDuringLoad,
     slowIcg: slow,
     memory: { peakRssMb: peakRss, heapStartMb: heapStart, heapEndMb: heapEnd, rssSamplesMb: rssSamples, soak: soakRun },
-    tokenEconomy: { instances: 3, pays: statuses.length, logins: economyLogins, statuses: Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length])) },
+    tokenEconomy: {
+      instances: 3,
+      pays: statuses.length,
+      logins: economyLogins,
+      statuses: Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length])),
+    },
   };
   printReport(report);
   mkdirSync(RESULTS, { recursive: true });
@@ -229,7 +267,13 @@ type Report = {
   nodeFlags: string[];
   ratios: { proxyVsNaive: number; keyedVsNaive: number; proxyVsDirect: number; atNodeDefaultsProxyVsNaive: number; flagsCost: number };
   fixedRate: { rate: number; direct: Run; proxy: Run; addedP99Ms: number; addedP50Ms: number; burst: { direct: Run; proxy: Run; addedP99Ms: number } };
-  redisCommandsPerPay: { unkeyed: number; unkeyedByCommand: Record<string, number>; keyed: number; keyedByCommand: Record<string, number>; tokenReadsPerPay: number };
+  redisCommandsPerPay: {
+    unkeyed: number;
+    unkeyedByCommand: Record<string, number>;
+    keyed: number;
+    keyedByCommand: Record<string, number>;
+    tokenReadsPerPay: number;
+  };
   loginsDuringLoad: number;
   slowIcg: Run;
   memory: { peakRssMb: number; heapStartMb: number; heapEndMb: number; rssSamplesMb: number[]; soak: Run };
@@ -237,7 +281,8 @@ type Report = {
 };
 
 function printReport(r: Report): void {
-  const row = (name: string, run: Run) => `| ${name.padEnd(28)} | ${run.rps.toFixed(0).padStart(7)} | ${String(run.p50).padStart(5)} | ${String(run.p99).padStart(5)} | ${String(run.max).padStart(6)} | ${String(run.errors + run.timeouts).padStart(6)} | ${String(run.non2xx).padStart(6)} |`;
+  const row = (name: string, run: Run) =>
+    `| ${name.padEnd(28)} | ${run.rps.toFixed(0).padStart(7)} | ${String(run.p50).padStart(5)} | ${String(run.p99).padStart(5)} | ${String(run.max).padStart(6)} | ${String(run.errors + run.timeouts).padStart(6)} | ${String(run.non2xx).padStart(6)} |`;
   const lines = [
     '| scenario                     |   req/s | p50ms | p99ms |  maxms | errors | non2xx |',
     '|------------------------------|---------|-------|-------|--------|--------|--------|',

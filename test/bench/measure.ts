@@ -69,18 +69,27 @@ export async function drive(load: Load): Promise<Run> {
         method: 'POST',
         setupRequest: (request) => {
           sequence += 1;
-          return { ...request, path: load.path(sequence), headers: { 'content-type': 'application/json', ...(load.headers?.(sequence) ?? {}) }, body: PAY_BODY };
+          return {
+            ...request,
+            path: load.path(sequence),
+            headers: { 'content-type': 'application/json', ...(load.headers?.(sequence) ?? {}) },
+            body: PAY_BODY,
+          };
         },
       },
     ],
   };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(options, (error: unknown, done: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done)));
+    const instance = autocannon(options, (error: unknown, done: autocannon.Result) =>
+      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done),
+    );
     instance.on('response', (_client, status, _bytes, ms) => {
       if (status >= 200 && status < 300) samples.push(ms);
     });
   });
-  const latency = load.rate ? latencyStats(samples, (1000 * load.connections) / load.rate) : { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max };
+  const latency = load.rate
+    ? latencyStats(samples, (1000 * load.connections) / load.rate)
+    : { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max };
   return {
     rps: result.requests.average,
     ...latency,

@@ -16,7 +16,11 @@ async function main(): Promise<void> {
   const app = express();
   app.use(express.json());
   app.post('/pay/:invoiceId', async (req, res) => {
-    const upstream = await axios.post(`${icgUrl}/Invoices/${encodeURIComponent(req.params.invoiceId)}/Pay`, req.body, { httpAgent: agent, headers: { Authorization: authorization }, validateStatus: () => true });
+    const upstream = await axios.post(`${icgUrl}/Invoices/${encodeURIComponent(req.params.invoiceId)}/Pay`, req.body, {
+      httpAgent: agent,
+      headers: { Authorization: authorization },
+      validateStatus: () => true,
+    });
     res.status(upstream.status).json(upstream.data);
   });
   app.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\n'));

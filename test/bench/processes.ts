@@ -13,7 +13,15 @@ export interface Started {
 const running = new Set<ChildProcess>();
 
 /** Spawns a server (stdout/stderr to `logFd`, else ignored) and waits until `url + readyPath` answers any HTTP status. */
-export async function startProcess(name: string, command: string, args: readonly string[], env: Record<string, string>, url: string, readyPath: string, logFd?: number): Promise<Started> {
+export async function startProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  url: string,
+  readyPath: string,
+  logFd?: number,
+): Promise<Started> {
   const output = logFd ?? 'ignore';
   const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ['ignore', output, output] });
   running.add(child);

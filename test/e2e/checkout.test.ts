@@ -7,7 +7,15 @@ import { startHarness, type Harness } from '../support/harness';
 
 /** Debian's Chromium (`apt-get install chromium`); .ci/run installs it when missing. */
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
 /** An origin that IS allow-listed, so the page on another origin is refused for not being on a real list. */
 const LISTED_ORIGIN = 'https://shop.example.com';
@@ -64,7 +72,10 @@ async function fillForm(page: Page, invoiceId: string, amount: string): Promise<
  */
 async function pressPay(page: Page, options: { double?: boolean } = {}): Promise<{ state: string; text: string; body: Record<string, unknown> }> {
   const button = page.getByRole('button', { name: 'Pay' });
-  const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/pay/')), options.double ? button.dblclick() : button.click()]);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/pay/')),
+    options.double ? button.dblclick() : button.click(),
+  ]);
   const result = page.locator('#result:not([data-state="pending"])');
   await result.waitFor({ state: 'attached' });
   return {
@@ -130,7 +141,14 @@ describe('checkout page in Chromium', () => {
 
   beforeAll(async () => {
     h = await startHarness({
-      env: { CHECKOUT_PAGE: 'true', CORS_ORIGINS: LISTED_ORIGIN, RATE_LIMIT_MAX: '1000', RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_INVOICE_MAX: '2', RATE_LIMIT_INVOICE_WINDOW_MS: '60000' },
+      env: {
+        CHECKOUT_PAGE: 'true',
+        CORS_ORIGINS: LISTED_ORIGIN,
+        RATE_LIMIT_MAX: '1000',
+        RATE_LIMIT_WINDOW_MS: '60000',
+        RATE_LIMIT_INVOICE_MAX: '2',
+        RATE_LIMIT_INVOICE_WINDOW_MS: '60000',
+      },
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   });
@@ -224,10 +242,16 @@ describe('checkout page in Chromium', () => {
       expect(h.icg.stats.pays).toBe(paysBefore);
       expect((await originRejectedCount(h.url)) - rejectedBefore).toBe(2);
       const requests = h.logs[0]?.records().filter((line) => line['event'] === 'request' && String(line['path']).startsWith('/pay/55')) ?? [];
-      expect(requests.map((line) => `${String(line['method'])} ${String(line['path'])} ${String(line['status'])}`).sort()).toEqual(['OPTIONS /pay/555 403', 'POST /pay/556 403']);
+      expect(requests.map((line) => `${String(line['method'])} ${String(line['path'])} ${String(line['status'])}`).sort()).toEqual([
+        'OPTIONS /pay/555 403',
+        'POST /pay/556 403',
+      ]);
 
       // The same preflight, sent by hand: 403 and no CORS grant.
-      const preflight = await fetch(`${h.url}/pay/555`, { method: 'OPTIONS', headers: { Origin: foreignOrigin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } });
+      const preflight = await fetch(`${h.url}/pay/555`, {
+        method: 'OPTIONS',
+        headers: { Origin: foreignOrigin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      });
       expect(preflight.status).toBe(403);
       expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
       expect(h.icg.stats.pays).toBe(paysBefore);

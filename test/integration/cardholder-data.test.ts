@@ -33,7 +33,9 @@ describe('cardholder data', () => {
       bodies.push(
         payBody({
           Method: { Token: 'tok', Nested: { Deeper: [{ Pan: card, CVC2: cvv }] } },
-          Customer: { Profile: { Wallets: [{ Bank: { AcctNo: account } }], Note: `card ${card.slice(0, 4)} ${card.slice(4, 8)} ${card.slice(8, 12)} ${card.slice(12)}` } },
+          Customer: {
+            Profile: { Wallets: [{ Bank: { AcctNo: account } }], Note: `card ${card.slice(0, 4)} ${card.slice(4, 8)} ${card.slice(8, 12)} ${card.slice(12)}` },
+          },
           Invoices: [{ Id: 7, Memo: { AccountNumber: account } }],
           Description: `customer typed ${card} by mistake`,
         }),
@@ -67,7 +69,15 @@ describe('cardholder data', () => {
     const prefix = `test:scrub-${Date.now()}:`;
     const redis = new Redis(testRedisUrl());
     const key = `${prefix}idempotency:${'a'.repeat(64)}`;
-    const old = { state: 'done', fingerprint: 'f', answer: { status: 200, contentType: 'application/json', body: { Status: 'Approved', RawRequest: '{"CardNumber":"4111111111111111","Cvv":"123"}', ExtraData: { CardNumber: '5454545454545454', Cvv: '987' } } } };
+    const old = {
+      state: 'done',
+      fingerprint: 'f',
+      answer: {
+        status: 200,
+        contentType: 'application/json',
+        body: { Status: 'Approved', RawRequest: '{"CardNumber":"4111111111111111","Cvv":"123"}', ExtraData: { CardNumber: '5454545454545454', Cvv: '987' } },
+      },
+    };
     await redis.set(key, JSON.stringify(old), 'PX', 3_600_000);
     try {
       h = await startHarness({ env: { ...LIMITS, REDIS_KEY_PREFIX: prefix } });
@@ -76,7 +86,10 @@ describe('cardholder data', () => {
         await sleep(50);
         raw = await redis.get(key);
       }
-      expect(JSON.parse(raw ?? '{}')).toEqual({ ...old, answer: { ...old.answer, body: { Status: 'Approved', ExtraData: { CardNumber: 'XXXXXXXXXXXX5454' } } } });
+      expect(JSON.parse(raw ?? '{}')).toEqual({
+        ...old,
+        answer: { ...old.answer, body: { Status: 'Approved', ExtraData: { CardNumber: 'XXXXXXXXXXXX5454' } } },
+      });
       expect(await redis.pttl(key)).toBeGreaterThan(3_500_000);
     } finally {
       await redis.del(key);

@@ -59,8 +59,12 @@ describe('a keyed pay whose Redis is restarted empty while it is at iCG', () => 
     await Promise.all(clients);
 
     const perInvoice = Object.values(h.icg.stats.paysByInvoice);
-    const lost = (await Promise.all(urls.map(async (url) => sample(await (await fetch(`${url}/metrics`)).text(), 'icg_bff_idempotency_records_lost_total')))).reduce((a, b) => a + b, 0);
-    process.stdout.write(`completion chaos: ${payments} payments, ${h.icg.stats.pays} Pay calls, ${outcome.replays} replays, ${outcome.refusedWhileDown} refused while Redis was down, ${lost} records recreated after the wipe\n`);
+    const lost = (
+      await Promise.all(urls.map(async (url) => sample(await (await fetch(`${url}/metrics`)).text(), 'icg_bff_idempotency_records_lost_total')))
+    ).reduce((a, b) => a + b, 0);
+    process.stdout.write(
+      `completion chaos: ${payments} payments, ${h.icg.stats.pays} Pay calls, ${outcome.replays} replays, ${outcome.refusedWhileDown} refused while Redis was down, ${lost} records recreated after the wipe\n`,
+    );
     expect([...outcome.first.values()].every((status) => status === 200)).toBe(true);
     expect(perInvoice).toHaveLength(payments);
     expect(Math.max(...perInvoice)).toBe(1);

@@ -97,7 +97,12 @@ describe('Idempotency-Key', () => {
     h.icg.faults.payDelayMs = 300;
     const key = newKey();
     const abort = new AbortController();
-    const hungUp = fetch(`${a()}/pay/910`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key }, body: JSON.stringify(payBody()), signal: abort.signal }).catch(() => 'aborted');
+    const hungUp = fetch(`${a()}/pay/910`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
+      body: JSON.stringify(payBody()),
+      signal: abort.signal,
+    }).catch(() => 'aborted');
     while (h.icg.stats.pays === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     abort.abort();
     expect(await hungUp).toBe('aborted');

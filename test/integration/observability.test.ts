@@ -70,7 +70,17 @@ describe('request logs', () => {
       await postJson(`${h.url}/pay/log-1`, payBody(), { 'X-Request-Id': 'log-req-1' });
       const lines = h.logs[0]?.records().filter((r) => r['event'] === 'request' && r['requestId'] === 'log-req-1') ?? [];
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatchObject({ level: 'info', method: 'POST', route: '/pay/:invoiceId', path: '/pay/log-1', status: 200, upstreamStatus: 200, durationMs: expect.any(Number), upstreamDurationMs: expect.any(Number), time: expect.any(String) });
+      expect(lines[0]).toMatchObject({
+        level: 'info',
+        method: 'POST',
+        route: '/pay/:invoiceId',
+        path: '/pay/log-1',
+        status: 200,
+        upstreamStatus: 200,
+        durationMs: expect.any(Number),
+        upstreamDurationMs: expect.any(Number),
+        time: expect.any(String),
+      });
       expect(h.logs[0]?.records().some((r) => r['event'] === 'token_obtained')).toBe(true);
     } finally {
       await h.close();
@@ -89,7 +99,13 @@ describe('request logs', () => {
       h.icg.faults.payHang = true;
       await postJson(`${h.url}/pay/log-4`, payBody(), { 'X-Request-Id': 'log-req-4' });
       const line = (id: string) => h.logs[0]?.records().find((r) => r['event'] === 'request' && r['requestId'] === id);
-      expect(line('log-req-2')).toMatchObject({ level: 'warn', status: 502, problem: 'upstream-unavailable', upstreamStatus: 503, upstreamDurationMs: expect.any(Number) });
+      expect(line('log-req-2')).toMatchObject({
+        level: 'warn',
+        status: 502,
+        problem: 'upstream-unavailable',
+        upstreamStatus: 503,
+        upstreamDurationMs: expect.any(Number),
+      });
       expect(line('log-req-3')).toMatchObject({ level: 'warn', status: 502, problem: 'upstream-unavailable', upstreamStatus: 200 });
       expect(line('log-req-4')).toMatchObject({ level: 'warn', status: 504, problem: 'upstream-timeout', upstreamDurationMs: expect.any(Number) });
       expect(line('log-req-4')).not.toHaveProperty('upstreamStatus');
@@ -112,7 +128,10 @@ describe('GET /healthz and /readyz', () => {
       expect(await live.json()).toEqual({ status: 'ok' });
       const ready = await fetch(`${h.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toMatchObject({ status: 'ready', checks: { config: { status: 'up' }, redis: { status: 'up' }, token: { status: 'up', detail: 'obtained' } } });
+      expect(await ready.json()).toMatchObject({
+        status: 'ready',
+        checks: { config: { status: 'up' }, redis: { status: 'up' }, token: { status: 'up', detail: 'obtained' } },
+      });
       expect(h.icg.stats.logins).toBe(1);
     } finally {
       await h.close();

@@ -56,7 +56,11 @@ function expectDocumented(method: string, template: string, answer: Answer): voi
   expect({ status: answer.status, valid: validate(body), errors: validate.errors ?? null }).toEqual({ status: answer.status, valid: true, errors: null });
 }
 
-const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({ method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', ...headers },
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
 
 describe('the OpenAPI document', () => {
   let h: Harness;
@@ -108,12 +112,18 @@ describe('the OpenAPI document', () => {
     h.icg.revokeAllTokens();
     h.icg.faults.rejectCredentials = true;
     answers.push(await pay('12', json(payBody())));
-    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 204, 400, 400, 403, 404, 405, 409, 413, 415, 422, 429, 502, 503, 504].sort());
+    expect(answers.map((a) => a.status).sort()).toEqual(
+      [200, 200, 200, 200, 200, 200, 200, 200, 204, 400, 400, 403, 404, 405, 409, 413, 415, 422, 429, 502, 503, 504].sort(),
+    );
     for (const answer of answers) expectDocumented('post', '/pay/{invoiceId}', answer);
   });
 
   it('documents the preflight, health, readiness and metrics answers', async () => {
-    expectDocumented('options', '/pay/{invoiceId}', await call(`${h.url}/pay/1`, { method: 'OPTIONS', headers: { Origin: 'https://shop.example.com', 'Access-Control-Request-Method': 'POST' } }));
+    expectDocumented(
+      'options',
+      '/pay/{invoiceId}',
+      await call(`${h.url}/pay/1`, { method: 'OPTIONS', headers: { Origin: 'https://shop.example.com', 'Access-Control-Request-Method': 'POST' } }),
+    );
     expectDocumented('options', '/pay/{invoiceId}', await call(`${h.url}/pay/1`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example' } }));
     expectDocumented('get', '/healthz', await call(`${h.url}/healthz`));
     expectDocumented('get', '/readyz', await call(`${h.url}/readyz`));

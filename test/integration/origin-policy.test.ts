@@ -41,7 +41,10 @@ describe('browser origin policy', () => {
   });
 
   it('answers the preflight for an allow-listed origin and refuses it for others', async () => {
-    const preflight = await fetch(`${h.url}/pay/6`, { method: 'OPTIONS', headers: { Origin: ALLOWED, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,idempotency-key' } });
+    const preflight = await fetch(`${h.url}/pay/6`, {
+      method: 'OPTIONS',
+      headers: { Origin: ALLOWED, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,idempotency-key' },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');

@@ -40,7 +40,13 @@ describe('POST /pay/:invoiceId', () => {
   });
 
   it('forwards only our bearer token, content type, accept and the request id', async () => {
-    await postJson(`${h.url}/pay/114`, payBody(), { Authorization: 'Bearer client-supplied', Cookie: 'session=abc', 'X-Request-Id': 'req-114', 'X-Forwarded-For': '1.2.3.4', 'X-Custom': 'x' });
+    await postJson(`${h.url}/pay/114`, payBody(), {
+      Authorization: 'Bearer client-supplied',
+      Cookie: 'session=abc',
+      'X-Request-Id': 'req-114',
+      'X-Forwarded-For': '1.2.3.4',
+      'X-Custom': 'x',
+    });
     const received = h.icg.received.at(-1);
     expect(received?.headers['authorization']).toMatch(/^Bearer ey/);
     expect(received?.headers['authorization']).not.toContain('client-supplied');
@@ -101,12 +107,20 @@ describe('POST /pay/:invoiceId', () => {
   it('answers 400 with field pointers for invalid fields', async () => {
     const res = await postJson(`${h.url}/pay/119`, { Amount: -5, Method: 'card' });
     expect(res.status).toBe(400);
-    expect(res.body['errors']).toEqual(expect.arrayContaining([expect.objectContaining({ pointer: '/Amount' }), expect.objectContaining({ pointer: '/Type' }), expect.objectContaining({ pointer: '/Method' })]));
+    expect(res.body['errors']).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ pointer: '/Amount' }),
+        expect.objectContaining({ pointer: '/Type' }),
+        expect.objectContaining({ pointer: '/Method' }),
+      ]),
+    );
     expect(h.icg.stats.pays).toBe(0);
   });
 
   it('answers 400, not 500, for a deeply nested body with an Idempotency-Key', async () => {
-    const res = await postJson(`${h.url}/pay/119b`, `{"Amount":1,"Type":"D","X":${'['.repeat(5000)}${']'.repeat(5000)}}`, { 'Idempotency-Key': 'deep-body-key-1' });
+    const res = await postJson(`${h.url}/pay/119b`, `{"Amount":1,"Type":"D","X":${'['.repeat(5000)}${']'.repeat(5000)}}`, {
+      'Idempotency-Key': 'deep-body-key-1',
+    });
     expect(res.status).toBe(400);
     expect(h.icg.stats.pays).toBe(0);
   });

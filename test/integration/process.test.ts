@@ -17,13 +17,21 @@ interface Started {
 /** Runs the built service as ops do (`node dist/main.js`) with exactly `env` (plus PATH). */
 async function startProcess(env: Record<string, string>): Promise<Started> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15000;
-  while (!(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null) throw new Error(`service exited early:\n${output}`);
     if (Date.now() > deadline) throw new Error(`service did not start:\n${output}`);
     await sleep(50);
@@ -54,7 +62,10 @@ describe('the service process', () => {
   });
 
   it('refuses to start in production without credentials or Redis, naming each variable', async () => {
-    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', ICG_PASSWORD: 'p4ss-never-printed', PORT: 'abc' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', ICG_PASSWORD: 'p4ss-never-printed', PORT: 'abc' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await exitOf(child)).not.toBe(0);
@@ -64,7 +75,10 @@ describe('the service process', () => {
   });
 
   it('never prints the password inside REDIS_URL when it is invalid', async () => {
-    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env['PATH'] ?? '', REDIS_URL: 'http://user:redis-pw-secret@host:6379' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env['PATH'] ?? '', REDIS_URL: 'http://user:redis-pw-secret@host:6379' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await exitOf(child)).toBe(1);

@@ -32,7 +32,8 @@ describe('rate limits', () => {
   it('gives each invoice a stricter budget of its own', async () => {
     h = await startHarness({ env: { RATE_LIMIT_MAX: '100', RATE_LIMIT_INVOICE_MAX: '2' }, instances: 2 });
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i += 1) statuses.push((await postJson(`${h.services[i % 2]?.url}/pay/same-invoice`, payBody({ Method: { CardNumber: `400000000000000${i}` } }))).status);
+    for (let i = 0; i < 3; i += 1)
+      statuses.push((await postJson(`${h.services[i % 2]?.url}/pay/same-invoice`, payBody({ Method: { CardNumber: `400000000000000${i}` } }))).status);
     expect(statuses).toEqual([200, 200, 429]);
     expect((await postJson(`${h.url}/pay/other-invoice`, payBody())).status).toBe(200);
     expect(h.icg.stats.pays).toBe(3);

@@ -80,7 +80,12 @@ describe('when Redis fails', () => {
     const paysBefore = h.icg.stats.pays;
     redis.pause();
     try {
-      const abandoned = fetch(`${h.url}/pay/r11`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payBody()), signal: AbortSignal.timeout(150) });
+      const abandoned = fetch(`${h.url}/pay/r11`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(payBody()),
+        signal: AbortSignal.timeout(150),
+      });
       await expect(abandoned).rejects.toThrow();
       await sleep(2500);
     } finally {

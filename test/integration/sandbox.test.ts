@@ -21,14 +21,22 @@ describe('iCG sandbox', () => {
   async function token(): Promise<string> {
     return String((await login()).body['access_token']);
   }
-  async function pay(id: string, body: unknown, bearer: string | null, contentType = 'application/json'): Promise<{ status: number; headers: Headers; body: Json }> {
+  async function pay(
+    id: string,
+    body: unknown,
+    bearer: string | null,
+    contentType = 'application/json',
+  ): Promise<{ status: number; headers: Headers; body: Json }> {
     const headers: Record<string, string> = { 'Content-Type': contentType, ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) };
     const res = await fetch(`${icg.url}/Invoices/${id}/Pay`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Json) : { html: text } };
   }
   async function admin(action: string, body?: unknown): Promise<{ status: number; body: Json | null }> {
-    const res = await fetch(`${icg.url}/__sandbox/${action}`, body === undefined && action === 'stats' ? {} : { method: 'POST', body: JSON.stringify(body ?? {}) });
+    const res = await fetch(
+      `${icg.url}/__sandbox/${action}`,
+      body === undefined && action === 'stats' ? {} : { method: 'POST', body: JSON.stringify(body ?? {}) },
+    );
     return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as Json) };
   }
 
@@ -36,7 +44,10 @@ describe('iCG sandbox', () => {
     const first = await login();
     expect(first.status).toBe(200);
     expect(first.body).toEqual({ access_token: expect.stringMatching(/^ey/), token_type: 'bearer', expires_in: 86399 });
-    const [header, payload] = String(first.body['access_token']).split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Json);
+    const [header, payload] = String(first.body['access_token'])
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Json);
     expect(header).toEqual({ typ: 'JWT', alg: 'HS256' });
     expect(payload).toMatchObject({ iss: `${icg.url}/`, aud: 'sandbox-client', unique_name: 'sandbox-merchant' });
     expect(Number(payload?.['exp']) - Number(payload?.['nbf'])).toBeGreaterThanOrEqual(86399);
@@ -45,7 +56,10 @@ describe('iCG sandbox', () => {
   });
 
   it('refuses wrong credentials, a wrong client, missing fields and unknown grants', async () => {
-    expect(await login({ ...CREDENTIALS, password: 'nope' })).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'The user name or password is incorrect.' } });
+    expect(await login({ ...CREDENTIALS, password: 'nope' })).toEqual({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'The user name or password is incorrect.' },
+    });
     expect(await login({ ...CREDENTIALS, client_id: 'other' })).toEqual({ status: 400, body: { error: 'invalid_client' } });
     expect(await login({ grant_type: 'password', username: 'sandbox-merchant' })).toEqual({ status: 400, body: { error: 'invalid_request' } });
     expect(await login({ grant_type: 'client_credentials' })).toEqual({ status: 400, body: { error: 'unsupported_grant_type' } });
@@ -73,7 +87,15 @@ describe('iCG sandbox', () => {
   it('approves a test card, masks it and marks the answer like ASP.NET', async () => {
     const res = await pay('112', { amount: 12.5, type: 'D', method: { cardNumber: '4111 1111 1111 1111' } }, await token());
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ Status: 'Approved', StatusMessage: 'Approved', TransactionAmount: 12.5, CardDisplay: 'XXXXXXXXXXXX1111', CardType: 'Visa', ReferenceNumber: '112', ErrorData: null });
+    expect(res.body).toMatchObject({
+      Status: 'Approved',
+      StatusMessage: 'Approved',
+      TransactionAmount: 12.5,
+      CardDisplay: 'XXXXXXXXXXXX1111',
+      CardType: 'Visa',
+      ReferenceNumber: '112',
+      ErrorData: null,
+    });
     expect(JSON.stringify(res.body)).not.toContain('4111111111111111');
     expect(res.headers.get('set-cookie')).toBe('ARRAffinity=abc; Path=/; HttpOnly');
     expect(res.headers.get('x-powered-by')).toBe('ASP.NET');
@@ -96,7 +118,10 @@ describe('iCG sandbox', () => {
     const bearer = await token();
     const invalid = await pay('116', { Amount: -1 }, bearer);
     expect(invalid.status).toBe(400);
-    expect(invalid.body).toMatchObject({ Message: 'The request is invalid.', ModelState: { 'request.Amount': [expect.any(String)], 'request.Type': [expect.any(String)] } });
+    expect(invalid.body).toMatchObject({
+      Message: 'The request is invalid.',
+      ModelState: { 'request.Amount': [expect.any(String)], 'request.Type': [expect.any(String)] },
+    });
     expect((await pay('116', '{"Amount": 1,', bearer)).status).toBe(400);
     expect((await pay('116', CARD_PAY, bearer, 'text/plain')).status).toBe(415);
     expect((await pay('116', { ...CARD_PAY, Description: 'x'.repeat(70_000) }, bearer)).status).toBe(413);
@@ -143,9 +168,15 @@ describe('iCG sandbox', () => {
 
   it('hangs pays with payHang and still closes promptly', async () => {
     const hung = await startIcgSandbox();
-    const bearer = String(((await (await fetch(`${hung.url}/Login`, { method: 'POST', body: new URLSearchParams(CREDENTIALS) })).json()) as Json)['access_token']);
+    const bearer = String(
+      ((await (await fetch(`${hung.url}/Login`, { method: 'POST', body: new URLSearchParams(CREDENTIALS) })).json()) as Json)['access_token'],
+    );
     hung.faults.payHang = true;
-    const answer = fetch(`${hung.url}/Invoices/121/Pay`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' }, body: JSON.stringify(CARD_PAY) });
+    const answer = fetch(`${hung.url}/Invoices/121/Pay`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(CARD_PAY),
+    });
     while (hung.stats.pays === 0) await sleep(10);
     const started = Date.now();
     await hung.close();

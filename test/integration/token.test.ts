@@ -188,7 +188,16 @@ describe('token management', () => {
     expect(logs).toContain('"level":"debug"');
     const outputs = [logs, ...responses.map((r) => JSON.stringify(r.body) + JSON.stringify([...r.headers]))];
     for (const output of outputs) {
-      for (const secret of [token, 'sandbox-password', 'client-secret-token', 'cookie-secret', '4111111111111111', '5454545454545454', '446674336', '083000056']) {
+      for (const secret of [
+        token,
+        'sandbox-password',
+        'client-secret-token',
+        'cookie-secret',
+        '4111111111111111',
+        '5454545454545454',
+        '446674336',
+        '083000056',
+      ]) {
         expect(output).not.toContain(secret);
       }
     }

@@ -17,7 +17,9 @@ export default async function globalSetup(): Promise<void> {
   try {
     redis = await RedisProcess.start();
   } catch (error) {
-    throw new Error(`Tests need Redis: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server. (${error instanceof Error ? error.message : String(error)})`);
+    throw new Error(
+      `Tests need Redis: set REDIS_URL, run one on 127.0.0.1:6379, or install redis-server. (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   process.env['TEST_REDIS_URL'] = redis.url;
   (globalThis as { __testRedis?: RedisProcess }).__testRedis = redis;

@@ -6,21 +6,40 @@ describe("the filter on iCG's answers", () => {
   const filter = new AnswerFilter();
 
   it('keeps the documented fields, in the letter case iCG sent, and drops RawRequest, RawResponse and unknown fields', () => {
-    const answer = { TransactionId: 't-1', Status: 'Approved', status_extra: 1, RawRequest: '{"CardNumber":"4111111111111111","Cvv":"123"}', rawresponse: 'x', cardDisplay: 'XXXXXXXXXXXX1111', Unknown: { a: 1 } };
+    const answer = {
+      TransactionId: 't-1',
+      Status: 'Approved',
+      status_extra: 1,
+      RawRequest: '{"CardNumber":"4111111111111111","Cvv":"123"}',
+      rawresponse: 'x',
+      cardDisplay: 'XXXXXXXXXXXX1111',
+      Unknown: { a: 1 },
+    };
     expect(filter.filter(answer, SensitiveValues.none())).toEqual({ TransactionId: 't-1', Status: 'Approved', cardDisplay: 'XXXXXXXXXXXX1111' });
   });
 
   it('walks nested objects leaf by leaf: verification codes dropped, account numbers and cards masked', () => {
-    const answer = { ExtraData: { Method: { CardNumber: '4111111111111111', Cvv: '123', Bank: { AccountNumber: '446674336', RoutingNumber: '083000056' } }, Note: 'card 5454 5454 5454 5454 used' } };
+    const answer = {
+      ExtraData: {
+        Method: { CardNumber: '4111111111111111', Cvv: '123', Bank: { AccountNumber: '446674336', RoutingNumber: '083000056' } },
+        Note: 'card 5454 5454 5454 5454 used',
+      },
+    };
     expect(filter.filter(answer, SensitiveValues.none())).toEqual({
-      ExtraData: { Method: { CardNumber: 'XXXXXXXXXXXX1111', Bank: { AccountNumber: 'XXXXX4336', RoutingNumber: '083000056' } }, Note: 'card XXXXXXXXXXXX5454 used' },
+      ExtraData: {
+        Method: { CardNumber: 'XXXXXXXXXXXX1111', Bank: { AccountNumber: 'XXXXX4336', RoutingNumber: '083000056' } },
+        Note: 'card XXXXXXXXXXXX5454 used',
+      },
     });
   });
 
   it('masks whatever the request carried wherever the answer echoes it, under any name', () => {
     const request = { Amount: 1, Customer: { Deep: [{ MyAcct: '99887766554' }], Security: { Cvc: '4321' } } };
     const answer = { ExtraData: { Echo: { x: '99887766554', y: '4321', z: 'acct 99887766554 end' } }, StatusMessage: 'paid from 99887766554' };
-    expect(filter.filter(answer, SensitiveValues.of(request))).toEqual({ ExtraData: { Echo: { x: 'XXXXXXX6554', z: 'acct XXXXXXX6554 end' } }, StatusMessage: 'paid from XXXXXXX6554' });
+    expect(filter.filter(answer, SensitiveValues.of(request))).toEqual({
+      ExtraData: { Echo: { x: 'XXXXXXX6554', z: 'acct XXXXXXX6554 end' } },
+      StatusMessage: 'paid from XXXXXXX6554',
+    });
   });
 
   it('removes a verification code written after its name inside free text', () => {
@@ -29,7 +48,9 @@ describe("the filter on iCG's answers", () => {
   });
 
   it('turns a card number sent as a JSON number into its masked text', () => {
-    expect(filter.filter({ ExtraData: { n: 4111111111111111, amount: 12.5, count: 3 } }, SensitiveValues.none())).toEqual({ ExtraData: { n: 'XXXXXXXXXXXX1111', amount: 12.5, count: 3 } });
+    expect(filter.filter({ ExtraData: { n: 4111111111111111, amount: 12.5, count: 3 } }, SensitiveValues.none())).toEqual({
+      ExtraData: { n: 'XXXXXXXXXXXX1111', amount: 12.5, count: 3 },
+    });
   });
 
   it('admits extra fields an operator lists, scrubbed like the rest', () => {

@@ -61,19 +61,36 @@ describe('configuration', () => {
   });
 
   it('names every bad variable at once and never prints a value', () => {
-    const env = { ...production, ICG_AUTH_URL: 'http://auth.icheckdev.com', PORT: 'eighty', LOG_LEVEL: 'loud', REDIS_URL: 'http://:redis-secret-pw@x', ICG_TIMEOUT_MS: '-1', TRUST_PROXY: 'true', CORS_ORIGINS: 'not an origin' };
+    const env = {
+      ...production,
+      ICG_AUTH_URL: 'http://auth.icheckdev.com',
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://:redis-secret-pw@x',
+      ICG_TIMEOUT_MS: '-1',
+      TRUST_PROXY: 'true',
+      CORS_ORIGINS: 'not an origin',
+    };
     let message = '';
     try {
       loadConfig(env);
     } catch (error) {
       message = (error as Error).message;
     }
-    for (const name of ['ICG_AUTH_URL', 'PORT', 'LOG_LEVEL', 'REDIS_URL', 'ICG_TIMEOUT_MS', 'TRUST_PROXY', 'CORS_ORIGINS']) expect(message).toContain(`${name}:`);
+    for (const name of ['ICG_AUTH_URL', 'PORT', 'LOG_LEVEL', 'REDIS_URL', 'ICG_TIMEOUT_MS', 'TRUST_PROXY', 'CORS_ORIGINS'])
+      expect(message).toContain(`${name}:`);
     for (const value of ['redis-secret-pw', 'hunter2-the-password', 'eighty', 'loud']) expect(message).not.toContain(value);
   });
 
   it('accepts a Redis database number and nothing else after the host', () => {
-    for (const url of ['redis://h:6379', 'redis://h:6379/', 'redis://:pw@h:6379/3', 'rediss://h/15', 'redis+sentinel://h1:26379,h2:26379/mymaster', 'redis+sentinel://h1:26379/mymaster/2']) {
+    for (const url of [
+      'redis://h:6379',
+      'redis://h:6379/',
+      'redis://:pw@h:6379/3',
+      'rediss://h/15',
+      'redis+sentinel://h1:26379,h2:26379/mymaster',
+      'redis+sentinel://h1:26379/mymaster/2',
+    ]) {
       expect(problemsOf({ ...production, REDIS_URL: url })).toEqual([]);
     }
     for (const url of ['redis://h:6379/abc', 'redis://h/1/2', 'redis://h/1?x=1', 'redis+sentinel://h1:26379', 'redis+sentinel://h1:26379/m/db']) {
@@ -93,7 +110,10 @@ describe('configuration', () => {
   });
 
   it('normalises CORS_ORIGINS to origins', () => {
-    expect(loadConfig({ CORS_ORIGINS: 'https://shop.example.com, http://localhost:3000/' }).http.corsOrigins).toEqual(['https://shop.example.com', 'http://localhost:3000']);
+    expect(loadConfig({ CORS_ORIGINS: 'https://shop.example.com, http://localhost:3000/' }).http.corsOrigins).toEqual([
+      'https://shop.example.com',
+      'http://localhost:3000',
+    ]);
     expect(problemsOf({ CORS_ORIGINS: 'https://shop.example.com/checkout' })).toHaveLength(1);
   });
 

@@ -22,8 +22,18 @@ describe('card number masking', () => {
 
 describe('log redaction', () => {
   it('censors sensitive fields at any depth, in any letter case', () => {
-    const record = { event: 'x', headers: { cookie: 'a' }, nested: { Authorization: 'Bearer t', list: [{ CardNumber: '4111111111111111', ok: 1 }] }, password: 'p' };
-    expect(redactSensitive(record)).toEqual({ event: 'x', headers: '[redacted]', nested: { Authorization: '[redacted]', list: [{ CardNumber: '[redacted]', ok: 1 }] }, password: '[redacted]' });
+    const record = {
+      event: 'x',
+      headers: { cookie: 'a' },
+      nested: { Authorization: 'Bearer t', list: [{ CardNumber: '4111111111111111', ok: 1 }] },
+      password: 'p',
+    };
+    expect(redactSensitive(record)).toEqual({
+      event: 'x',
+      headers: '[redacted]',
+      nested: { Authorization: '[redacted]', list: [{ CardNumber: '[redacted]', ok: 1 }] },
+      password: '[redacted]',
+    });
     expect(record.nested.Authorization).toBe('Bearer t');
   });
 
@@ -36,7 +46,10 @@ describe('log redaction', () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString()), done()) });
     const logger = createLogger({ logLevel: 'trace', env: 'production' }, sink);
-    logger.trace({ body: { Method: { AccountNumber: '446674336', RoutingNumber: '083000056' } }, access_token: 'tok-123', secret: new Secret('hunter2') }, 'careless call');
+    logger.trace(
+      { body: { Method: { AccountNumber: '446674336', RoutingNumber: '083000056' } }, access_token: 'tok-123', secret: new Secret('hunter2') },
+      'careless call',
+    );
     const text = lines.join('');
     for (const secret of ['446674336', '083000056', 'tok-123', 'hunter2']) expect(text).not.toContain(secret);
     expect(text).toContain('careless call');

@@ -28,7 +28,9 @@ async function main(): Promise<void> {
     return;
   }
   const sandbox = await startIcgSandbox(args);
-  process.stdout.write(`iCG sandbox listening on ${sandbox.url} (client_id sandbox-client, username sandbox-merchant; admin under ${sandbox.url}/__sandbox/)\n`);
+  process.stdout.write(
+    `iCG sandbox listening on ${sandbox.url} (client_id sandbox-client, username sandbox-merchant; admin under ${sandbox.url}/__sandbox/)\n`,
+  );
   const stop = (signal: NodeJS.Signals): void => {
     process.stdout.write(`icg-sandbox: ${signal}, closing\n`);
     sandbox.close().then(

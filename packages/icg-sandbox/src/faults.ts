@@ -48,7 +48,10 @@ interface Rule {
 
 const BOOLEAN: Rule = { accepts: (v) => typeof v === 'boolean', expected: 'a boolean' };
 const DELAY: Rule = { accepts: (v) => typeof v === 'number' && v >= 0 && v <= MAX_DELAY_MS, expected: `a number of ms from 0 to ${MAX_DELAY_MS}` };
-const STATUS: Rule = { accepts: (v) => v === null || (Number.isInteger(v) && typeof v === 'number' && v >= 200 && v <= 599), expected: 'null or an HTTP status from 200 to 599' };
+const STATUS: Rule = {
+  accepts: (v) => v === null || (Number.isInteger(v) && typeof v === 'number' && v >= 200 && v <= 599),
+  expected: 'null or an HTTP status from 200 to 599',
+};
 
 /** What the admin endpoint accepts for each fault: a typo or a wrong type is a 400, never a silent no-op. */
 const RULES: Readonly<Record<keyof SandboxFaults, Rule>> = {

@@ -41,7 +41,8 @@ export function validatePay(body: unknown): PayValidation {
   const type = property(record, 'Type');
   const errors: Record<string, string[]> = {};
   if (amount === undefined || amount === null) errors['request.Amount'] = ['The Amount field is required.'];
-  else if (typeof amount !== 'number' || !(amount > 0) || !Number.isFinite(amount)) errors['request.Amount'] = ['The field Amount must be a number greater than 0.'];
+  else if (typeof amount !== 'number' || !(amount > 0) || !Number.isFinite(amount))
+    errors['request.Amount'] = ['The field Amount must be a number greater than 0.'];
   if (type === undefined || type === null || type === '') errors['request.Type'] = ['The Type field is required.'];
   else if (typeof type !== 'string') errors['request.Type'] = ['The field Type must be a string.'];
   if (typeof amount !== 'number' || Object.keys(errors).length > 0) return invalid(errors);

@@ -33,7 +33,11 @@ const CLOSE = { Connection: 'close' };
 const NOT_FOUND = { Message: 'No HTTP resource was found that matches the request URI.' };
 const DENIED = { Message: 'Authorization has been denied for this request.' };
 /** A 5xx as ASP.NET answers it with custom errors off: internals a proxy must never relay. */
-const SERVER_ERROR = { Message: 'An error has occurred.', ExceptionMessage: 'internal detail: db01.icg.local timeout', StackTrace: 'at Icg.Process.Invoices.PayAsync(Int32 id, ProcessRequest request)' };
+const SERVER_ERROR = {
+  Message: 'An error has occurred.',
+  ExceptionMessage: 'internal detail: db01.icg.local timeout',
+  StackTrace: 'at Icg.Process.Invoices.PayAsync(Int32 id, ProcessRequest request)',
+};
 const NON_JSON_PAGE = '<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1></body></html>';
 
 const PAY_PATH = /^\/invoices\/([^/]+)\/pay\/?$/i;
@@ -71,7 +75,12 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     if (faults.loginDelayMs > 0 && !(await pauses.wait(faults.loginDelayMs, res))) return;
     if (faults.loginStatus !== null) {
       const status = faults.loginStatus;
-      return sendJson(res, status, { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: `The sandbox answers ${status} (faults.loginStatus).` }, NO_STORE);
+      return sendJson(
+        res,
+        status,
+        { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: `The sandbox answers ${status} (faults.loginStatus).` },
+        NO_STORE,
+      );
     }
     if (mediaType(req) !== 'application/x-www-form-urlencoded') return sendJson(res, 400, { error: 'invalid_request' }, NO_STORE);
     const answer = decideGrant(new URLSearchParams(body.text), state.login);
@@ -119,7 +128,9 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     if (faults.payStatus !== null) return sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
     const type = mediaType(req);
     if (type !== 'application/json' && type !== 'text/json') {
-      return sendJson(res, 415, { Message: `The request entity's media type '${type.slice(0, 100) || 'application/octet-stream'}' is not supported for this resource.` });
+      return sendJson(res, 415, {
+        Message: `The request entity's media type '${type.slice(0, 100) || 'application/octet-stream'}' is not supported for this resource.`,
+      });
     }
     if (!json.ok) return sendJson(res, 400, { Message: 'The request is invalid.', ModelState: { request: ['The request body is not valid JSON.'] } });
     const validation = validatePay(json.value);

@@ -63,5 +63,13 @@ export interface IcgSandbox {
 
 /** Zeroed stats; paysByInvoice has no prototype so an invoice id like `__proto__` is counted like any other. */
 export function emptyStats(): SandboxStats {
-  return { logins: 0, refreshes: 0, loginsRejected: 0, loginAttempts: 0, pays: 0, paysByInvoice: Object.create(null) as Record<string, number>, unauthorizedPays: 0 };
+  return {
+    logins: 0,
+    refreshes: 0,
+    loginsRejected: 0,
+    loginAttempts: 0,
+    pays: 0,
+    paysByInvoice: Object.create(null) as Record<string, number>,
+    unauthorizedPays: 0,
+  };
 }
