@@ -47,14 +47,14 @@ export function redactSensitive<T>(value: T, depth = 0): T {
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH || value instanceof Error) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | null = null;
-    value.forEach((item: unknown, index) => {
+    for (const [index, item] of (value as unknown[]).entries()) {
       const redacted = redactSensitive(item, depth + 1);
-      if (redacted !== item) (copy ??= [...value])[index] = redacted;
-    });
+      if (redacted !== item) (copy ??= [...(value as unknown[])])[index] = redacted;
+    }
     return (copy ?? value) as T;
   }
   let copy: Record<string, unknown> | null = null;
-  for (const [key, item] of Object.entries(value)) {
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
     const redacted = REDACTED_KEYS.has(key.toLowerCase()) ? CENSOR : redactSensitive(item, depth + 1);
     if (redacted !== item) (copy ??= { ...(value as Record<string, unknown>) })[key] = redacted;
   }

@@ -43,8 +43,12 @@ async function main(): Promise<void> {
         () => process.exit(1),
       );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => {
+    stop('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    stop('SIGINT');
+  });
 }
 
 main().catch((error: unknown) => {

@@ -161,10 +161,16 @@ export async function startService(config: Config, options: { logDestination?: D
     shutdownPromise ??= (async () => {
       isShuttingDown = true;
       logger.info({ event: 'shutdown_started', drainMs: config.http.shutdownDrainMs }, 'draining: no new connections, finishing in-flight requests');
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
       // A keep-alive socket turns idle when its in-flight answer is sent: close it then, not at the drain timeout.
       server.closeIdleConnections();
-      const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
+      const idleSweeper = setInterval(() => {
+        server.closeIdleConnections();
+      }, 50);
       let drained = await settlesWithin(closed, config.http.shutdownDrainMs);
       if (!drained && inFlight.count > 0) {
         // A pay cut off now may still charge, unanswered: let the pays at iCG finish (they are bounded).
@@ -187,7 +193,12 @@ export async function startService(config: Config, options: { logDestination?: D
       stores.invoice.shutdown();
       icg.close();
       local.close();
-      if (redis) await redis.quit().catch(() => redis?.disconnect());
+      if (redis) {
+        const connection = redis;
+        await connection.quit().catch(() => {
+          connection.disconnect();
+        });
+      }
       logger.info({ event: 'shutdown_complete' }, 'shutdown complete');
     })();
     return shutdownPromise;

@@ -2,7 +2,15 @@
 export async function withinMs<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      work,
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(() => {
+            reject(new Error(`no answer within ${ms} ms`));
+          }, ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }

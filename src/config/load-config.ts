@@ -178,9 +178,7 @@ export function withOverrides(config: Config, overrides: { [K in keyof Config]?:
   for (const [key, value] of Object.entries(overrides)) {
     const current = (config as unknown as Record<string, unknown>)[key];
     next[key] =
-      typeof current === 'object' && current !== null && !Array.isArray(current) && !(current instanceof Secret)
-        ? { ...(current as object), ...(value as object) }
-        : value;
+      typeof current === 'object' && current !== null && !Array.isArray(current) && !(current instanceof Secret) ? { ...current, ...(value as object) } : value;
   }
   return deepFreeze(next as unknown as Config);
 }

@@ -291,10 +291,7 @@ export function isSetting(value: Setting<unknown> | SettingTree): value is Setti
 }
 
 /** Every setting with its group, in declaration order. */
-export function listSettings(
-  tree: SettingTree = SETTINGS as unknown as SettingTree,
-  group = '',
-): { group: string; path: string[]; setting: Setting<unknown> }[] {
+export function listSettings(tree: SettingTree = SETTINGS, group = ''): { group: string; path: string[]; setting: Setting<unknown> }[] {
   return Object.entries(tree).flatMap(([key, value]) =>
     isSetting(value) ? [{ group, path: [key], setting: value }] : listSettings(value, key).map((entry) => ({ ...entry, path: [key, ...entry.path] })),
   );

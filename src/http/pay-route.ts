@@ -25,7 +25,10 @@ const validateInvoiceId: RequestHandler = (req, res, next) => {
 /** Runs an Express middleware for this request as a promise: how the use case spends the invoice budget. */
 function runMiddleware(middleware: RequestHandler, req: Request, res: Response): Promise<void> {
   return new Promise((resolve, reject) => {
-    void middleware(req, res, (error?: unknown) => (error === undefined ? resolve() : reject(error instanceof Error ? error : new Error(String(error)))));
+    void middleware(req, res, (error?: unknown) => {
+      if (error === undefined) resolve();
+      else reject(error instanceof Error ? error : new Error('the invoice budget check failed'));
+    });
   });
 }
 
@@ -34,7 +37,9 @@ function pay(deps: PayRouteDeps): RequestHandler {
   return async (req, res) => {
     const context = contextOf(res);
     const left = new AbortController();
-    res.once('close', () => left.abort());
+    res.once('close', () => {
+      left.abort();
+    });
     try {
       const result = await deps.payInvoice.pay({
         invoiceId: context.invoiceId ?? '',

@@ -21,7 +21,7 @@ export function sendAnswer(res: Response, answer: Answer): void {
 /** Errors raised by express.json (body-parser) carry a `type`; map them to ours. */
 function fromBodyParser(error: unknown): AppError | null {
   if (typeof error !== 'object' || error === null || !('type' in error)) return null;
-  switch ((error as { type: unknown }).type) {
+  switch (error.type) {
     case 'entity.too.large':
       return new PayloadTooLarge('The request body exceeds the size limit');
     case 'entity.parse.failed':
@@ -72,5 +72,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 /** Any path no route serves. */
 export function notFound(): RequestHandler {
-  return (req, _res, next) => next(new NotFound(`No resource at ${req.path}`));
+  return (req, _res, next) => {
+    next(new NotFound(`No resource at ${req.path}`));
+  };
 }

@@ -46,7 +46,7 @@ export function securityHeaderLines(): string[] {
     removeHeader: (name: string) => headers.delete(name),
     getHeader: (name: string) => headers.get(name),
   };
-  void securityHeaders()({} as Request, recorder as unknown as Response, () => undefined);
+  void securityHeaders()({} as unknown as Request, recorder as unknown as Response, () => undefined);
   return [...headers].map(([name, value]) => `${name}: ${value}`);
 }
 

@@ -182,7 +182,7 @@ export class TokenManager {
       await this.#o.store.write(next, this.#clock.now());
       return this.#hold(next);
     } catch (error) {
-      return this.#obtainWithoutSharedState(error);
+      return await this.#obtainWithoutSharedState(error);
     } finally {
       await this.#o.store.unlock(fence);
     }

@@ -16,5 +16,6 @@ export function canonicalJson(value: unknown): string {
     const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([key, child]) => `${JSON.stringify(key)}:${canonicalJson(child)}`).join(',')}}`;
   }
-  return JSON.stringify(value) ?? 'null';
+  // Only parsed JSON reaches here, so every value has a JSON text.
+  return JSON.stringify(value);
 }

@@ -4,7 +4,6 @@ import { InvalidRequest, type FieldError } from '../errors';
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
 const money = z
   .number({ message: 'must be a number' })
-  .finite('must be a finite number')
   .refine((value) => Math.abs(Math.round(value * 100) - value * 100) < 1e-6, 'must have at most two decimal places')
   .refine((value) => value <= 1_000_000_000, 'must not exceed 1000000000');
 const objectOrArray = z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())], { message: 'must be an object or an array' });

@@ -57,17 +57,20 @@ export function scheduleAnswerScrub(state: SharedState, filter: AnswerFilter, lo
           logger.warn({ event: 'idempotency_records_scrubbed', ...result }, 'rewrote stored answers that held fields outside the allow-list');
         else logger.debug({ event: 'idempotency_records_scrubbed', ...result }, 'stored answers checked');
       },
-      (error: unknown) =>
+      (error: unknown) => {
         logger.warn(
           { event: 'idempotency_scrub_failed', err: { message: error instanceof Error ? error.message : 'unknown' } },
           'could not scrub stored answers; will try again',
-        ),
+        );
+      },
     );
   };
   run();
   const timer = setInterval(run, REPEAT_EVERY_MS);
   timer.unref();
-  const stopTimer = setTimeout(() => clearInterval(timer), REPEAT_FOR_MS);
+  const stopTimer = setTimeout(() => {
+    clearInterval(timer);
+  }, REPEAT_FOR_MS);
   stopTimer.unref();
   return () => {
     clearInterval(timer);

@@ -4,7 +4,6 @@
  * it: this script never logs it, stores it, or puts it in a URL. Server text is shown with
  * textContent only, never parsed as HTML.
  */
-/* global AbortSignal */
 
 /** How long the page waits for an answer; the service's own iCG timeout is shorter. */
 const REQUEST_TIMEOUT_MS = 30000;

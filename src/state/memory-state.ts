@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/require-await -- an async interface implemented synchronously: running one callback at a time is what makes these operations atomic */
 import type { SharedState } from './shared-state';
 
 interface Entry {
@@ -18,7 +19,9 @@ export class MemoryState implements SharedState {
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
-    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
+    this.#sweeper = setInterval(() => {
+      this.#sweep();
+    }, SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
   }
 

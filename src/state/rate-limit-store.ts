@@ -93,7 +93,7 @@ export function rateLimitStore(
   keyPrefix: string,
   onRedisDown: 'open' | 'closed',
   trouble: RedisTrouble,
-): Store & { shutdown(): void } {
+): MemoryStore | FailoverStore {
   const local = new MemoryStore();
   if (!redis) return local;
   const shared = new RedisStore({

@@ -47,7 +47,9 @@ export function createRedis(config: Config['redis'], logger: Logger, metrics: Me
     wasReady = false;
   });
   // ioredis emits 'error' on every failed reconnect; the 'close' line above already says it once.
-  redis.on('error', (error: Error) => logger.debug({ event: 'redis_error', err: { message: error.message } }, 'redis error'));
+  redis.on('error', (error: Error) => {
+    logger.debug({ event: 'redis_error', err: { message: error.message } }, 'redis error');
+  });
   return redis;
 }
 
@@ -60,8 +62,12 @@ export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boo
       redis.off('ready', onReady);
       resolve(ready);
     };
-    const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const onReady = () => {
+      done(true);
+    };
+    const timer = setTimeout(() => {
+      done(false);
+    }, timeoutMs);
     redis.once('ready', onReady);
   });
 }

@@ -319,7 +319,9 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 main().then(
-  () => killAll(),
+  () => {
+    killAll();
+  },
   (error: unknown) => {
     killAll();
     console.error(error);

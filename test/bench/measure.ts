@@ -80,9 +80,10 @@ export async function drive(load: Load): Promise<Run> {
     ],
   };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(options, (error: unknown, done: autocannon.Result) =>
-      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(done),
-    );
+    const instance = autocannon(options, (error: unknown, done: autocannon.Result) => {
+      if (error) reject(error instanceof Error ? error : new Error('autocannon failed'));
+      else resolve(done);
+    });
     instance.on('response', (_client, status, _bytes, ms) => {
       if (status >= 200 && status < 300) samples.push(ms);
     });

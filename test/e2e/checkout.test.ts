@@ -47,7 +47,9 @@ async function openCheckout(browser: Browser, baseUrl: string): Promise<Checkout
   await page.exposeFunction('reportCspViolation', (report: string) => session.cspViolations.push(report));
   await page.addInitScript(() => {
     const report = (window as unknown as { reportCspViolation: (text: string) => void }).reportCspViolation;
-    document.addEventListener('securitypolicyviolation', (event) => report(`${event.effectiveDirective} blocked ${event.blockedURI || 'inline'}`));
+    document.addEventListener('securitypolicyviolation', (event) => {
+      report(`${event.effectiveDirective} blocked ${event.blockedURI || 'inline'}`);
+    });
   });
   const response = await page.goto(`${baseUrl}/checkout`);
   expect(response?.status()).toBe(200);
@@ -130,7 +132,12 @@ async function startForeignSite(serviceUrl: string): Promise<{ readonly url: str
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://localhost:${port}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      ),
   };
 }
 
@@ -154,8 +161,8 @@ describe('checkout page in Chromium', () => {
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await h?.close();
+    await browser.close();
+    await h.close();
   });
 
   afterEach(async () => {

@@ -10,7 +10,9 @@ describe('Idempotency-Key', () => {
     h = await startHarness({ env: { ...LIMITS, ICG_TIMEOUT_MS: '400' }, instances: 2 });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
   const [a, b] = [() => h.services[0]?.url ?? '', () => h.services[1]?.url ?? ''];
 
   it('replays the stored answer for the same key on any instance without calling iCG again', async () => {
@@ -163,7 +165,9 @@ describe('per-invoice in-flight guard', () => {
     h = await startHarness({ env: LIMITS, instances: 2 });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
 
   it('lets only one of two concurrent pays of an invoice reach iCG; the other gets 409', async () => {
     h.icg.faults.payDelayMs = 300;

@@ -8,7 +8,9 @@ describe('browser origin policy', () => {
     h = await startHarness({ env: { CORS_ORIGINS: ALLOWED, RATE_LIMIT_MAX: '1000', RATE_LIMIT_INVOICE_MAX: '1000' } });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
 
   it('refuses a pay from an origin that is not allow-listed with 403, before iCG', async () => {
     const res = await postJson(`${h.url}/pay/1`, payBody(), { Origin: 'https://evil.example' });

@@ -8,7 +8,9 @@ async function rawExchange(url: string, request: string): Promise<string> {
     const socket = connect(Number(port), hostname, () => socket.write(request));
     let answer = '';
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
-    socket.on('close', () => resolve(answer));
+    socket.on('close', () => {
+      resolve(answer);
+    });
     socket.on('error', reject);
   });
 }
@@ -21,7 +23,9 @@ describe('POST /pay/:invoiceId', () => {
     h = await startHarness({ env: { ...LIMITS, ICG_TIMEOUT_MS: '500' } });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
 
   it('pays through iCG and relays its status and JSON body', async () => {
     const res = await postJson(`${h.url}/pay/112`, payBody());

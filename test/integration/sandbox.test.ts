@@ -12,7 +12,9 @@ describe('iCG sandbox', () => {
     icg = await startIcgSandbox();
   });
   afterAll(() => icg.close());
-  beforeEach(() => icg.reset());
+  beforeEach(() => {
+    icg.reset();
+  });
 
   async function login(fields: Record<string, string> = CREDENTIALS): Promise<{ status: number; body: Json }> {
     const res = await fetch(`${icg.url}/Login`, { method: 'POST', headers: { Accept: 'application/json' }, body: new URLSearchParams(fields) });

@@ -7,7 +7,9 @@ describe('three instances on one Redis', () => {
     h = await startHarness({ instances: 3, env: { RATE_LIMIT_MAX: '30', RATE_LIMIT_INVOICE_MAX: '1000' } });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
   const url = (i: number) => h.services[i % 3]?.url ?? '';
 
   it('logs in once for 30 concurrent pays spread over the instances', async () => {
@@ -29,7 +31,9 @@ describe('three instances: idempotency and in-flight guards', () => {
     h = await startHarness({ instances: 3, env: { RATE_LIMIT_MAX: '1000', RATE_LIMIT_INVOICE_MAX: '1000' } });
   });
   afterAll(async () => h.close());
-  beforeEach(() => h.icg.reset());
+  beforeEach(() => {
+    h.icg.reset();
+  });
   const url = (i: number) => h.services[i % 3]?.url ?? '';
 
   it('pays once for one Idempotency-Key sent to every instance at once', async () => {

@@ -20,10 +20,16 @@ export async function redisAnswers(port: number, host = '127.0.0.1', timeoutMs =
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
+    socket.setTimeout(timeoutMs, () => {
+      done(false);
+    });
+    socket.once('error', () => {
+      done(false);
+    });
     socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.once('data', (data) => {
+      done(data.toString().startsWith('+PONG'));
+    });
   });
 }
 

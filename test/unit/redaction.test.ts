@@ -44,7 +44,12 @@ describe('log redaction', () => {
 
   it('applies to every line the logger writes, at trace level', () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString()), done()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
     const logger = createLogger({ logLevel: 'trace', env: 'production' }, sink);
     logger.trace(
       { body: { Method: { AccountNumber: '446674336', RoutingNumber: '083000056' } }, access_token: 'tok-123', secret: new Secret('hunter2') },

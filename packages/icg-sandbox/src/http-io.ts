@@ -31,7 +31,9 @@ export function readBody(req: IncomingMessage, limit = BODY_LIMIT_BYTES): Promis
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8') }));
+    req.on('end', () => {
+      resolve({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8') });
+    });
     req.on('error', reject);
     req.on('close', () => {
       if (!req.complete) reject(new Error('request closed before its body ended'));

@@ -43,7 +43,9 @@ export async function startIcgSandbox(options: SandboxOptions = {}): Promise<Icg
     faults,
     stats,
     received,
-    revokeAllTokens: () => tokens.revokeAll(),
+    revokeAllTokens: () => {
+      tokens.revokeAll();
+    },
     reset: () => {
       Object.assign(faults, initialFaults());
       Object.assign(stats, emptyStats());
@@ -52,7 +54,10 @@ export async function startIcgSandbox(options: SandboxOptions = {}): Promise<Icg
     close: () => {
       closing ??= new Promise<void>((resolve, reject) => {
         pauses.cancelAll();
-        server.close((error) => (error ? reject(error) : resolve()));
+        server.close((error) => {
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeAllConnections();
       });
       return closing;

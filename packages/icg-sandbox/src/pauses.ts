@@ -23,10 +23,15 @@ export class Pauses {
         res.off('close', cancel);
         resolve(completed);
       };
-      const cancel = (): void => finish(false);
+      const cancel = (): void => {
+        finish(false);
+      };
       this.#pending.add(cancel);
       res.once('close', cancel);
-      if (ms !== null) timer = setTimeout(() => finish(true), ms);
+      if (ms !== null)
+        timer = setTimeout(() => {
+          finish(true);
+        }, ms);
     });
   }
 

@@ -71,18 +71,25 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
   async function handleLogin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     stats.loginAttempts += 1;
     const body = await readBody(req);
-    if (body.kind === 'too_large') return sendJson(res, 413, { error: 'invalid_request', error_description: 'The request body is too large.' }, CLOSE);
+    if (body.kind === 'too_large') {
+      sendJson(res, 413, { error: 'invalid_request', error_description: 'The request body is too large.' }, CLOSE);
+      return;
+    }
     if (faults.loginDelayMs > 0 && !(await pauses.wait(faults.loginDelayMs, res))) return;
     if (faults.loginStatus !== null) {
       const status = faults.loginStatus;
-      return sendJson(
+      sendJson(
         res,
         status,
         { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: `The sandbox answers ${status} (faults.loginStatus).` },
         NO_STORE,
       );
+      return;
     }
-    if (mediaType(req) !== 'application/x-www-form-urlencoded') return sendJson(res, 400, { error: 'invalid_request' }, NO_STORE);
+    if (mediaType(req) !== 'application/x-www-form-urlencoded') {
+      sendJson(res, 400, { error: 'invalid_request' }, NO_STORE);
+      return;
+    }
     const answer = decideGrant(new URLSearchParams(body.text), state.login);
     sendJson(res, answer.status, answer.body, NO_STORE);
   }
@@ -94,10 +101,14 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     try {
       invoiceId = decodeURIComponent(rawId);
     } catch {
-      return sendJson(res, 404, NOT_FOUND);
+      sendJson(res, 404, NOT_FOUND);
+      return;
     }
     const body = await readBody(req);
-    if (body.kind === 'too_large') return sendJson(res, 413, { Message: 'The request entity is too large.' }, CLOSE);
+    if (body.kind === 'too_large') {
+      sendJson(res, 413, { Message: 'The request entity is too large.' }, CLOSE);
+      return;
+    }
     const json = parseJson(body.text);
     stats.pays += 1;
     stats.paysByInvoice[invoiceId] = (stats.paysByInvoice[invoiceId] ?? 0) + 1;
@@ -111,11 +122,18 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     if (faults.payDelayMs > 0 && !(await pauses.wait(faults.payDelayMs, res))) return;
     if (faults.payUnauthorizedCount > 0) {
       faults.payUnauthorizedCount -= 1;
-      return unauthorized(res);
+      unauthorized(res);
+      return;
     }
     const token = bearerToken(req);
-    if (token === null || !tokens.acceptsAccess(token)) return unauthorized(res);
-    if (faults.payStatus === 401) return unauthorized(res);
+    if (token === null || !tokens.acceptsAccess(token)) {
+      unauthorized(res);
+      return;
+    }
+    if (faults.payStatus === 401) {
+      unauthorized(res);
+      return;
+    }
     if (faults.payStatus === 204) {
       res.writeHead(204).end();
       return;
@@ -125,30 +143,51 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
       res.end(NON_JSON_PAGE);
       return;
     }
-    if (faults.payStatus !== null) return sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
+    if (faults.payStatus !== null) {
+      sendJson(res, faults.payStatus, forcedPayBody(faults.payStatus));
+      return;
+    }
     const type = mediaType(req);
     if (type !== 'application/json' && type !== 'text/json') {
-      return sendJson(res, 415, {
+      sendJson(res, 415, {
         Message: `The request entity's media type '${type.slice(0, 100) || 'application/octet-stream'}' is not supported for this resource.`,
       });
+      return;
     }
-    if (!json.ok) return sendJson(res, 400, { Message: 'The request is invalid.', ModelState: { request: ['The request body is not valid JSON.'] } });
+    if (!json.ok) {
+      sendJson(res, 400, { Message: 'The request is invalid.', ModelState: { request: ['The request body is not valid JSON.'] } });
+      return;
+    }
     const validation = validatePay(json.value);
-    if (!validation.ok) return sendJson(res, 400, validation.body);
+    if (!validation.ok) {
+      sendJson(res, 400, validation.body);
+      return;
+    }
     const answer = settlePay(validation.request, invoiceId);
     if (faults.payEcho) Object.assign(answer, { RawRequest: body.text, RawResponse: JSON.stringify({ request: json.value, answer }), ExtraData: json.value });
     sendJson(res, 200, answer);
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, action: string): Promise<void> {
-    if (req.method === 'GET' && action === 'stats') return sendJson(res, 200, { stats, faults });
-    if (req.method !== 'POST' || !['faults', 'reset', 'revoke'].includes(action)) return sendJson(res, 404, NOT_FOUND);
+    if (req.method === 'GET' && action === 'stats') {
+      sendJson(res, 200, { stats, faults });
+      return;
+    }
+    if (req.method !== 'POST' || !['faults', 'reset', 'revoke'].includes(action)) {
+      sendJson(res, 404, NOT_FOUND);
+      return;
+    }
     const body = await readBody(req);
-    if (body.kind === 'too_large') return sendJson(res, 413, { error: 'the request body is too large' }, CLOSE);
+    if (body.kind === 'too_large') {
+      sendJson(res, 413, { error: 'the request body is too large' }, CLOSE);
+      return;
+    }
     if (action === 'faults') {
       const patch = parseJson(body.text);
       const problem = patch.ok ? patchFaults(faults, patch.value) : 'the body is not valid JSON';
-      return problem === null ? sendJson(res, 200, { faults }) : sendJson(res, 400, { error: problem });
+      if (problem === null) sendJson(res, 200, { faults });
+      else sendJson(res, 400, { error: problem });
+      return;
     }
     if (action === 'reset') state.control.reset();
     else state.control.revokeAllTokens();
