@@ -1,21 +1,41 @@
 /**
  * Cardholder data (PCI DSS): primary account numbers, card verification codes and bank account
  * numbers. Whatever this service relays, stores or logs passes through here: card and account numbers
- * come out masked to their last four digits, verification codes not at all.
+ * come out masked to their last four digits, verification codes not at all. Detection errs on the
+ * side of masking: a long number that happens to pass the Luhn check is masked too.
  */
 
-/** 13 or more digits, possibly grouped by a space (also URL-encoded), a dash or a plus. */
-const DIGIT_RUN = /\d(?:(?:[ +-]|%20)?\d){12,}/g;
-const SEPARATORS = /%20|[ +-]/g;
+/** What may separate the digit groups of a number someone typed: spaces, dots, dashes, slashes … (up to three). */
+const SEPARATOR = String.raw`(?:%20|[\s\u00a0._:/+-]){0,3}`;
 
-/** Field names whose value is a card verification code (CVV2, CVC2, CID…): never kept, never relayed. */
-const VERIFICATION_CODE_KEY = /^(cvv\d?|cvc\d?|cvn|cid|csc|cav\d?|securitycode|card_?security_?code|card_?verification(_?(value|code))?)$/i;
+/** 13 or more digits, possibly grouped by separators. */
+const DIGIT_RUN = new RegExp(String.raw`\d(?:${SEPARATOR}\d){12,}`, 'g');
 
-/** A verification code written in free text after its name (`"Cvv":"123"`, `cvv=123`, `CVC2: 1234`): what an echoed raw request holds. */
-const VERIFICATION_CODE_IN_TEXT = /(cvv\d?|cvc\d?|cvn|csc|security_?code)(\\?["']?\s*[:=]\s*\\?["']?)\d{3,4}/gi;
+/** Field names (lower case, letters and digits only) whose value is a card verification code. */
+const VERIFICATION_CODE_KEY =
+  /^(card)?(cvv|cvc|cvn|cvd|csc|cav|cid)\d?(value|code|number|num|no|nr)?$|^(card)?(security|verification)(value|code|number)$|^cardcode$/;
 
-/** Field names whose value is a bank account number (not a routing number: that one names a bank). */
-const ACCOUNT_NUMBER_KEY = /(account|acct)(_?(number|no|num))?$|^iban$|^bban$|^dda(_?(number|account))?$/i;
+/** Field names whose value is a bank account number (a routing number names a bank, not an account). */
+const ACCOUNT_NUMBER_KEY = /account|acct|iban|bban|kontonummer|^dda|^acc(no|nr|nbr|num|number)$/;
+
+/** A verification code written in free text after its name: `"Cvv":"123"`, `cvv=123`, `CVV 123 does not match`. */
+const VERIFICATION_CODE_IN_TEXT = /\b(cvv\d?|cvc\d?|cvn|cvd|csc|security code|verification code|card code)\b(\W{0,6})\d{3,4}\b/gi;
+
+/** An account number written in free text after its name: `acct 4218525472384`, `account: 446-674-336`. */
+const ACCOUNT_NUMBER_IN_TEXT = new RegExp(String.raw`\b(account|acct|a\/c|iban|dda)\b(\W{0,6}(?:no\.?|number|nr|#)?\W{0,3})(\d(?:${SEPARATOR}\d){4,33})`, 'gi');
+
+function normalisedKey(key: string): string {
+  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+export function isVerificationCodeKey(key: string): boolean {
+  return VERIFICATION_CODE_KEY.test(normalisedKey(key));
+}
+
+export function isAccountNumberKey(key: string): boolean {
+  const normalised = normalisedKey(key);
+  return ACCOUNT_NUMBER_KEY.test(normalised) && !normalised.includes('routing');
+}
 
 /** True for `digits` (digits only) passing the Luhn check. */
 export function passesLuhn(digits: string): boolean {
@@ -41,42 +61,73 @@ export function lastFour(digits: string): string {
   return digits.length <= 4 ? 'X'.repeat(digits.length) : `${'X'.repeat(digits.length - 4)}${digits.slice(-4)}`;
 }
 
+/** Card lengths in the order a masked window is chosen when several would pass the Luhn check. */
+const LENGTH_PREFERENCE = [16, 15, 13, 19, 14, 18, 17];
+
 /**
- * `text` with every run of digits that holds a card number (13-19 digits passing the Luhn check,
- * anywhere in the run, grouped by spaces, dashes, plus signs or %20) masked to its last four digits.
- * For free text and body values; invoice ids are checked by their own allow-list instead.
+ * A run of digit groups with its card numbers masked. Cards are looked for as whole groups first
+ * (`4111 1111 1111 1111 0` masks the first four groups and keeps the `0`); a run where no whole groups
+ * make a card number but some window of digits does is masked whole.
+ */
+function maskRun(run: string): string {
+  // %20 is a separator, not the digits 2 and 0: blank it out (same length, so positions still match).
+  const groups = [...run.replace(/%20/g, '   ').matchAll(/\d+/g)].map((match) => ({
+    digits: match[0],
+    start: match.index,
+    end: match.index + match[0].length,
+  }));
+  let best: { from: number; to: number; digits: string; rank: number } | null = null;
+  for (let first = 0; first < groups.length; first += 1) {
+    let digits = '';
+    for (let last = first; last < groups.length && digits.length < 19; last += 1) {
+      digits += groups[last]?.digits ?? '';
+      const rank = LENGTH_PREFERENCE.indexOf(digits.length);
+      if (rank < 0 || !passesLuhn(digits) || (best && best.rank <= rank)) continue;
+      best = { from: groups[first]?.start ?? 0, to: groups[last]?.end ?? run.length, digits, rank };
+    }
+  }
+  if (best) return `${maskCardNumbers(run.slice(0, best.from))}${lastFour(best.digits)}${maskCardNumbers(run.slice(best.to))}`;
+  const digits = run.replace(/%20/g, '').replace(/\D/g, '');
+  return holdsCardNumber(digits) ? lastFour(digits) : run;
+}
+
+/**
+ * `text` with every card number (13-19 digits passing the Luhn check, grouped by spaces, dots, dashes,
+ * slashes, underscores, colons, plus signs or %20) masked to its last four digits. For free text and
+ * body values; invoice ids are checked by their own allow-list instead.
  */
 export function maskCardNumbers(text: string): string {
-  return text.replace(DIGIT_RUN, (match) => {
-    const digits = match.replace(SEPARATORS, '');
-    return holdsCardNumber(digits) ? lastFour(digits) : match;
-  });
+  return text.replace(DIGIT_RUN, maskRun);
 }
 
 /** True when `text` carries something that may be a card number (see maskCardNumbers). */
 export function mayHoldCardNumber(text: string): boolean {
-  for (const match of text.matchAll(DIGIT_RUN)) if (holdsCardNumber(match[0].replace(SEPARATORS, ''))) return true;
+  for (const match of text.matchAll(DIGIT_RUN)) if (holdsCardNumber(match[0].replace(/%20/g, '').replace(/\D/g, ''))) return true;
   return false;
 }
 
-export function isVerificationCodeKey(key: string): boolean {
-  return VERIFICATION_CODE_KEY.test(key.replace(/[\s-]/g, ''));
+/** `text` with verification codes and account numbers written after their names removed or masked. */
+export function scrubNamedNumbers(text: string): string {
+  return text
+    .replace(VERIFICATION_CODE_IN_TEXT, '$1$2')
+    .replace(ACCOUNT_NUMBER_IN_TEXT, (_match, name: string, gap: string, number: string) => `${name}${gap}${lastFour(number.replace(/\D/g, ''))}`);
 }
 
-export function isAccountNumberKey(key: string): boolean {
-  return ACCOUNT_NUMBER_KEY.test(key.replace(/[\s-]/g, ''));
+/** A pattern matching `digits` however it is grouped. */
+function groupedPattern(digits: string): RegExp {
+  return new RegExp(digits.split('').join(SEPARATOR), 'g');
 }
 
 /**
  * The cardholder data one pay request carries, wherever it sits in the body: card numbers (by Luhn),
  * bank account numbers and verification codes (by field name). An answer that echoes any of them —
  * iCG's RawRequest, or an extra field that copies part of the request — is scrubbed by value, so an
- * account number under an unforeseen field name is caught too.
+ * account number under an unforeseen field name, or regrouped, is caught too.
  */
 export class SensitiveValues {
-  /** Digit strings to mask to their last four wherever they appear. */
-  readonly #numbers = new Set<string>();
-  /** Whole string values to drop (verification codes). */
+  /** Digit strings to mask to their last four wherever they appear, however grouped. */
+  readonly #numbers = new Map<string, RegExp>();
+  /** Verification codes: dropped as whole values, removed as whole words from text. */
   readonly #codes = new Set<string>();
 
   static none(): SensitiveValues {
@@ -90,39 +141,33 @@ export class SensitiveValues {
     return found;
   }
 
-  get isEmpty(): boolean {
-    return this.#numbers.size === 0 && this.#codes.size === 0;
-  }
-
-  /** True when `value` (a whole string leaf) is a verification code the request carried. */
-  isVerificationCode(value: string): boolean {
-    return this.#codes.has(value.trim());
+  /** True when `value` (a whole leaf) is a verification code the request carried. */
+  isVerificationCode(value: string | number): boolean {
+    return this.#codes.has(String(value).trim());
   }
 
   /**
-   * `text` with card numbers masked, verification codes written after their name removed, and every
-   * number the request carried masked wherever it appears.
+   * `text` with card numbers masked, verification codes and account numbers written after their names
+   * scrubbed, and every number the request carried masked (codes removed) wherever it appears.
    */
   scrub(text: string): string {
-    let out = maskCardNumbers(text).replace(VERIFICATION_CODE_IN_TEXT, '$1$2');
-    for (const digits of this.#numbers) {
-      if (!out.includes(digits)) continue;
-      out = out.split(digits).join(lastFour(digits));
-    }
+    let out = scrubNamedNumbers(maskCardNumbers(text));
+    for (const [digits, pattern] of this.#numbers) out = out.replace(pattern, lastFour(digits));
+    for (const code of this.#codes) if (out.includes(code)) out = out.replace(new RegExp(String.raw`\b${code}\b`, 'g'), '');
     return out;
   }
 
   #collect(value: unknown, key: string, depth: number): void {
     if (depth > 64) return;
     if (typeof value === 'string' || typeof value === 'number') {
-      const text = String(value);
-      const digits = text.replace(/[\s-]/g, '');
+      const text = String(value).trim();
+      const digits = text.replace(/[\s\u00a0._:/+-]/g, '');
       if (isVerificationCodeKey(key)) {
-        if (text.trim() !== '') this.#codes.add(text.trim());
+        if (/^\d{3,4}$/.test(digits)) this.#codes.add(digits);
       } else if (isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) {
-        this.#numbers.add(digits);
+        this.#numbers.set(digits, groupedPattern(digits));
       } else if (/^\d{13,19}$/.test(digits) && passesLuhn(digits)) {
-        this.#numbers.add(digits);
+        this.#numbers.set(digits, groupedPattern(digits));
       }
       return;
     }

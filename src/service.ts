@@ -112,7 +112,7 @@ export async function startService(config: Config, options: { logDestination?: D
   // Records an earlier version stored with iCG's whole answer are scrubbed in place once Redis answers.
   let stopScrub: (() => void) | null = null;
   const startScrub = (): void => {
-    stopScrub ??= scheduleAnswerScrub(state, answerFilter, logger);
+    stopScrub ??= scheduleAnswerScrub(state, new AnswerFilter(config.icg.responseExtraFields, true), logger);
   };
   if (redis?.status === 'ready') startScrub();
   else redis?.once('ready', startScrub);

@@ -32,6 +32,9 @@ export const DOCUMENTED_ANSWER_FIELDS: readonly string[] = [
 
 /** Deeper than any answer iCG documents; anything below is dropped, not walked. */
 const MAX_DEPTH = 16;
+/** Leaves kept at most, and the longest text kept: an answer is a receipt, not a bulk transfer (a huge echo stalls the event loop). */
+const MAX_LEAVES = 1000;
+const MAX_TEXT_LENGTH = 4096;
 
 /** A trie of allowed paths (lower-case segments); `all` admits the whole subtree, leaf by leaf. */
 interface AllowNode {
@@ -56,63 +59,81 @@ function allowTree(paths: readonly string[]): AllowNode {
   return root;
 }
 
+/** One filtering pass: what the request carried, and how many leaves are left to keep. */
+interface Pass {
+  readonly sensitive: SensitiveValues;
+  leavesLeft: number;
+}
+
 /**
  * Filters iCG's JSON answers down to an allow-list of fields (matched case-insensitively, as iCG binds
  * them), walking nested objects leaf by leaf. Every kept leaf is scrubbed: verification codes dropped
  * (by field name, or by value when the request carried that code), account numbers under an
- * account-number field masked to the last four, card numbers masked anywhere, and any number the
- * request carried masked wherever it is echoed. What comes out is safe to relay, store and log.
+ * account-number field masked to the last four, card numbers masked anywhere, codes and account
+ * numbers written after their names in free text scrubbed, and any number the request carried masked
+ * wherever it is echoed. What comes out is safe to relay, store and log.
  */
 export class AnswerFilter {
   readonly #allowed: AllowNode;
 
-  /** `extraFields`: dotted paths (e.g. `EmvData` or `ExtraData.Terminal`) an operator adds to the documented ones. */
-  constructor(extraFields: readonly string[] = []) {
+  /**
+   * `extraFields`: dotted paths (e.g. `EmvData` or `ExtraData.Terminal`) an operator adds to the
+   * documented ones. `scalarsOnly`: keep top-level values only, no nested objects (for answers whose
+   * request is not known, such as records an earlier version stored).
+   */
+  constructor(
+    extraFields: readonly string[] = [],
+    private readonly scalarsOnly = false,
+  ) {
     this.#allowed = allowTree([...DOCUMENTED_ANSWER_FIELDS, ...extraFields]);
   }
 
   /** The allowed, scrubbed part of `body`; an answer that is not a JSON object has no documented field, so it becomes null (no body). */
   filter(body: unknown, sensitive: SensitiveValues): Record<string, unknown> | null {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
-    return this.#object(body as Record<string, unknown>, this.#allowed, sensitive, 0);
+    return this.#object(body as Record<string, unknown>, this.#allowed, { sensitive, leavesLeft: MAX_LEAVES }, 0);
   }
 
-  #object(value: Record<string, unknown>, node: AllowNode, sensitive: SensitiveValues, depth: number): Record<string, unknown> {
+  #object(value: Record<string, unknown>, node: AllowNode, pass: Pass, depth: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
       const next = node.all ? node : node.children.get(key.toLowerCase());
       if (!next || isVerificationCodeKey(key)) continue;
-      const kept = this.#value(child, key, next, sensitive, depth + 1);
-      if (kept !== undefined) out[sensitive.scrub(key)] = kept;
+      const kept = this.#value(child, key, next, pass, depth + 1);
+      if (kept !== undefined) out[pass.sensitive.scrub(key)] = kept;
     }
     return out;
   }
 
   /** A kept value, or undefined to drop it. */
-  #value(value: unknown, key: string, node: AllowNode, sensitive: SensitiveValues, depth: number): unknown {
+  #value(value: unknown, key: string, node: AllowNode, pass: Pass, depth: number): unknown {
     if (depth > MAX_DEPTH) return undefined;
-    if (value === null || typeof value === 'boolean') return value;
-    if (typeof value === 'number') return scrubNumber(value, key, sensitive);
-    if (typeof value === 'string') return scrubString(value, key, sensitive);
-    if (Array.isArray(value)) {
+    if (typeof value === 'object' && value !== null) {
+      if (this.scalarsOnly) return undefined;
+      if (!Array.isArray(value)) return this.#object(value as Record<string, unknown>, node, pass, depth);
       if (!node.all) return undefined;
-      return value.map((item) => this.#value(item, key, node, sensitive, depth + 1)).filter((item) => item !== undefined);
+      return value.map((item: unknown) => this.#value(item, key, node, pass, depth + 1)).filter((item) => item !== undefined);
     }
-    if (typeof value === 'object') return this.#object(value as Record<string, unknown>, node, sensitive, depth);
+    if (pass.leavesLeft <= 0) return undefined;
+    pass.leavesLeft -= 1;
+    if (value === null || typeof value === 'boolean') return value;
+    // A nested number equal to the request's verification code is an echo of it; a top-level amount is not.
+    if (typeof value === 'number') return depth > 1 && pass.sensitive.isVerificationCode(value) ? undefined : scrubNumber(value, key, pass.sensitive);
+    if (typeof value === 'string') return scrubString(value.length > MAX_TEXT_LENGTH ? `${value.slice(0, MAX_TEXT_LENGTH)}…` : value, key, pass.sensitive);
     return undefined;
   }
 }
 
 function scrubString(value: string, key: string, sensitive: SensitiveValues): string | undefined {
   if (sensitive.isVerificationCode(value)) return undefined;
-  const digits = value.replace(/[\s-]/g, '');
+  const digits = value.replace(/[\s\u00a0._:/+-]/g, '');
   if (isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) return lastFour(digits);
   return sensitive.scrub(value);
 }
 
 /** A number that is (or echoes) cardholder data becomes its masked text; any other number is kept as it is. */
 function scrubNumber(value: number, key: string, sensitive: SensitiveValues): number | string {
-  if (!Number.isSafeInteger(value) || value < 10_000) return value;
+  if (!Number.isInteger(value) || value < 10_000) return value;
   const digits = String(value);
   if (isAccountNumberKey(key)) return lastFour(digits);
   const scrubbed = sensitive.scrub(digits);

@@ -16,6 +16,8 @@ interface InFlightRecord {
 
 interface DoneRecord {
   readonly state: 'done';
+  /** 2: the answer was filtered before it was stored. Records without it come from an earlier version. */
+  readonly v?: 2;
   readonly fingerprint: string;
   readonly answer: Answer;
 }
@@ -97,7 +99,7 @@ export class IdempotencyStore {
       complete: async (answer) => {
         if (isSettled) return;
         isSettled = true;
-        const done = JSON.stringify({ state: 'done', fingerprint, answer } satisfies DoneRecord);
+        const done = JSON.stringify({ state: 'done', v: 2, fingerprint, answer } satisfies DoneRecord);
         const landing = this.#land(storeKey, inFlightRaw, done);
         // The client hears its answer once the record is kept (so a retry after the answer replays it),
         // or once the in-flight record would have expired anyway; re-sending goes on in the background.

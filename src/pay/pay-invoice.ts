@@ -105,13 +105,22 @@ export class PayInvoice {
         return { reservation: admission.reservation };
       case 'replay':
         this.deps.metrics.idempotentReplays.inc();
-        return { answer: admission.answer, isReplay: true };
+        return { answer: this.#relayable(admission.answer, request), isReplay: true };
       case 'in_flight':
         this.deps.metrics.inFlightConflicts.inc({ guard: 'idempotency_key' });
         throw new Conflict('A request with this Idempotency-Key is still in progress; retry when it has finished', { retryAfterSeconds: 1 });
       case 'mismatch':
         throw new IdempotencyKeyReused('This Idempotency-Key was used for a different invoice or body; use a new key for a new payment');
     }
+  }
+
+  /**
+   * A stored iCG answer filtered again as it is replayed: a record an earlier version stored unfiltered
+   * (during a rolling deploy) must not relay what this version would have removed.
+   */
+  #relayable(answer: Answer, request: PayRequest): Answer {
+    if (answer.contentType !== 'application/json') return answer;
+    return { ...answer, body: this.deps.answerFilter.filter(answer.body, SensitiveValues.of(request.body)) };
   }
 
   async #lockInvoice(invoiceId: string): Promise<ReleaseLock> {

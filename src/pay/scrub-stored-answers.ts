@@ -5,6 +5,7 @@ import type { SharedState } from '../state/shared-state';
 
 interface StoredRecord {
   readonly state?: unknown;
+  readonly v?: unknown;
   readonly answer?: { readonly contentType?: unknown; readonly body?: unknown };
 }
 
@@ -17,7 +18,8 @@ function scrubbed(raw: string, filter: AnswerFilter): string | null {
     return null;
   }
   const answer = record.answer;
-  if (record.state !== 'done' || !answer || answer.contentType !== 'application/json') return null;
+  // Records this version wrote (v 2) were filtered before they were stored.
+  if (record.state !== 'done' || record.v !== undefined || !answer || answer.contentType !== 'application/json') return null;
   const next = JSON.stringify({ ...record, answer: { ...answer, body: filter.filter(answer.body, SensitiveValues.none()) } });
   return next === raw ? null : next;
 }
@@ -25,8 +27,9 @@ function scrubbed(raw: string, filter: AnswerFilter): string | null {
 /**
  * Scrubs the Idempotency-Key records an earlier version stored with iCG's whole answer (which could
  * echo a card number and CVV): each is rewritten in place with the filtered answer, keeping its
- * lifetime. Never deleted: a deleted record would free its key to pay again. Returns how many
- * records were scanned and rewritten.
+ * lifetime. The request behind such a record is unknown, so `filter` should keep top-level fields only.
+ * Never deleted: a deleted record would free its key to pay again. Returns how many records were
+ * scanned and rewritten.
  */
 export async function scrubStoredAnswers(state: SharedState, filter: AnswerFilter): Promise<{ scanned: number; scrubbed: number }> {
   let scanned = 0;

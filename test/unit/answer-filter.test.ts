@@ -66,6 +66,80 @@ describe("the filter on iCG's answers", () => {
   });
 });
 
+describe('what the filter recognises', () => {
+  const filter = new AnswerFilter();
+
+  it('masks card numbers however they are grouped, and only the card in a longer run', () => {
+    const groupings = [
+      '4032.6912.1642.1016',
+      '4032/6912/1642/1016',
+      '4032_6912_1642_1016',
+      '4032  6912  1642  1016',
+      '4032 - 6912 - 1642 - 1016',
+      '4032\u00a06912\u00a01642\u00a01016',
+      '4032\t6912\t1642\t1016',
+    ];
+    for (const text of groupings) expect(maskCardNumbers(`card ${text} end`)).toBe('card XXXXXXXXXXXX1016 end');
+    expect(maskCardNumbers('4111111111111111 0')).toBe('XXXXXXXXXXXX1111 0');
+    expect(maskCardNumbers('2026-11-26T13:56:05.256Z')).toBe('2026-11-26T13:56:05.256Z');
+  });
+
+  it('drops verification codes under any of their usual names, and as numbers', () => {
+    const names = [
+      'Cvv',
+      'CVV2',
+      'cvc',
+      'CardCode',
+      'cvv_code',
+      'CVVNumber',
+      'Cvv2Value',
+      'VerificationCode',
+      'CvvCode',
+      'SecurityCode',
+      'card_verification_value',
+      'CID',
+    ];
+    const answer = { ExtraData: Object.fromEntries(names.map((name) => [name, '123'])), CvcResponse: 'M' };
+    expect(filter.filter(answer, SensitiveValues.none())).toEqual({ ExtraData: {}, CvcResponse: 'M' });
+    const request = { Method: { Cvv: 519 } };
+    expect(filter.filter({ ExtraData: { Echo: { Code: 519, List: ['x', 519] } }, TransactionAmount: 519 }, SensitiveValues.of(request))).toEqual({
+      ExtraData: { Echo: { List: ['x'] } },
+      TransactionAmount: 519,
+    });
+  });
+
+  it('masks account numbers under any of their usual names, and in free text', () => {
+    const names = ['AccountNumber', 'acctNbr', 'account_nr', 'AccNo', 'Kontonummer', 'accountId', 'BankAccount', 'DDA'];
+    const answer = { ExtraData: Object.fromEntries(names.map((name) => [name, '446674336'])) };
+    expect(filter.filter(answer, SensitiveValues.none())).toEqual({ ExtraData: Object.fromEntries(names.map((name) => [name, 'XXXXX4336'])) });
+    expect(filter.filter({ StatusMessage: 'please charge from acct 4218525472384, CVV 123 does not match' }, SensitiveValues.none())).toEqual({
+      StatusMessage: 'please charge from acct XXXXXXXXX2384, CVV  does not match',
+    });
+  });
+
+  it('masks a number the request carried however the answer regroups it, and removes its verification code from text', () => {
+    const request = { Method: { AcctNo: '446674336', CardCode: '3260' } };
+    expect(filter.filter({ StatusMessage: 'echo 446-674-336 and 446.674.336, code 3260, not 13260' }, SensitiveValues.of(request))).toEqual({
+      StatusMessage: 'echo XXXXX4336 and XXXXX4336, code , not 13260',
+    });
+  });
+
+  it('keeps at most a thousand leaves and four kilobytes of text per leaf', () => {
+    const big = { ExtraData: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`f${i}`, i])), StatusMessage: 'x'.repeat(10_000) };
+    const filtered = filter.filter(big, SensitiveValues.none());
+    expect(Object.keys(filtered?.['ExtraData'] as object)).toHaveLength(1000);
+    expect(filtered?.['StatusMessage']).toBeUndefined();
+    const text = filter.filter({ StatusMessage: 'x'.repeat(10_000) }, SensitiveValues.none());
+    expect(String(text?.['StatusMessage'])).toHaveLength(4097);
+  });
+
+  it('keeps top-level values only when asked to (records whose request is unknown)', () => {
+    expect(new AnswerFilter([], true).filter({ Status: 'Approved', ExtraData: { Value: 123 }, ErrorData: { Code: '05' } }, SensitiveValues.none())).toEqual({
+      Status: 'Approved',
+    });
+  });
+});
+
 describe('card number masking', () => {
   it('masks runs of 13-19 digits that pass the Luhn check, grouped or not, to their last four', () => {
     expect(maskCardNumbers('a 4111-1111-1111-1111 b 378282246310005')).toBe('a XXXXXXXXXXXX1111 b XXXXXXXXXXX0005');

@@ -11,7 +11,8 @@ describe('card number masking', () => {
   });
 
   it('finds a card number inside a longer run of digits, or written with encoded spaces', () => {
-    expect(maskCardNumbers('/pay/2024-4111111111111111')).toBe('/pay/XXXXXXXXXXXXXXXX1111');
+    expect(maskCardNumbers('/pay/2024-4111111111111111')).toBe('/pay/2024-XXXXXXXXXXXX1111');
+    expect(maskCardNumbers('/pay/20244111111111111111')).toBe('/pay/XXXXXXXXXXXXXXXX1111');
     expect(maskCardNumbers('/pay/4111%201111%201111%201111')).toBe('/pay/XXXXXXXXXXXX1111');
   });
 
