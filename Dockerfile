@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: all dependencies, compile TypeScript.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
@@ -10,7 +10,7 @@ COPY config ./config
 RUN npm run build
 
 # Runtime stage: production dependencies and the compiled service only, as a non-root user.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
