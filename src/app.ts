@@ -22,17 +22,17 @@ export interface AppDeps {
   readonly metrics: Metrics;
   readonly payInvoice: PayInvoice;
   readonly limiters: RateLimiters;
-  /** The state of Redis and of the token, for /readyz. */
-  readonly readiness: () => Promise<{ readonly redis: Check; readonly token: Check }>;
+  /** The state of Redis, the token and the data-loss quarantine, for /readyz's detail. */
+  readonly readiness: () => Promise<Readonly<Record<string, Check>>>;
   /** Refreshes the gauges read at scrape time. */
   readonly beforeScrape: () => Promise<void>;
-  readonly isShuttingDown: () => boolean;
+  readonly isDraining: () => boolean;
 }
 
 /** While draining for shutdown, answers close their connection so keep-alive clients move on. */
-function closeConnectionsWhenDraining(isShuttingDown: () => boolean): RequestHandler {
+function closeConnectionsWhenDraining(isDraining: () => boolean): RequestHandler {
   return (_req, res, next) => {
-    if (isShuttingDown()) res.setHeader('Connection', 'close');
+    if (isDraining()) res.setHeader('Connection', 'close');
     next();
   };
 }
@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestId());
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(securityHeaders());
-  app.use(closeConnectionsWhenDraining(deps.isShuttingDown));
+  app.use(closeConnectionsWhenDraining(deps.isDraining));
   // The hot path first: a pay does not walk the routers of the other routes.
   app.use(
     payRoutes({
@@ -58,10 +58,11 @@ export function createApp(deps: AppDeps): Express {
       bodyLimitBytes: config.http.bodyLimitBytes,
     }),
   );
-  app.use(healthRoutes({ checks: deps.readiness, isShuttingDown: deps.isShuttingDown }));
-  app.use(metricsRoute(deps.metrics.registry, deps.beforeScrape, config.http.metricsToken));
+  app.use(healthRoutes({ checks: deps.readiness, isDraining: deps.isDraining }));
+  // In production the public port serves /metrics only behind METRICS_TOKEN; the admin listener always does.
+  if (config.env !== 'production' || config.http.metricsToken) app.use(metricsRoute(deps.metrics.registry, deps.beforeScrape, config.http.metricsToken));
   app.use(openApiRoute());
-  if (config.http.checkoutPage) app.use(checkoutRoutes());
+  if (config.http.checkoutPage) app.use(checkoutRoutes({ sandbox: config.sandbox }));
   app.use(notFound());
   app.use(errorHandler(deps.logger));
   return app;

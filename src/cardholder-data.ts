@@ -113,6 +113,30 @@ export function scrubNamedNumbers(text: string): string {
     .replace(ACCOUNT_NUMBER_IN_TEXT, (_match, name: string, gap: string, number: string) => `${name}${gap}${lastFour(number.replace(/\D/g, ''))}`);
 }
 
+/**
+ * The payment instrument of a pay body as a receipt shows it: `card XXXXXXXXXXXX1111` or
+ * `account XXXXX4336` (the first card number found, else the first account number), or null.
+ */
+export function maskedInstrument(body: unknown): string | null {
+  let account: string | null = null;
+  const visit = (value: unknown, key: string, depth: number): string | null => {
+    if (depth > 64) return null;
+    if (typeof value === 'string' || typeof value === 'number') {
+      const digits = String(value).replace(/[\s\u00a0._:/+-]/g, '');
+      if (/^\d{13,19}$/.test(digits) && passesLuhn(digits) && !isAccountNumberKey(key)) return `card ${lastFour(digits)}`;
+      if (account === null && isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) account = `account ${lastFour(digits)}`;
+      return null;
+    }
+    if (typeof value !== 'object' || value === null) return null;
+    for (const [childKey, child] of Array.isArray(value) ? value.map((item: unknown) => [key, item] as const) : Object.entries(value)) {
+      const found = visit(child, childKey, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  };
+  return visit(body, '', 0) ?? account;
+}
+
 /** A pattern matching `digits` however it is grouped. */
 function groupedPattern(digits: string): RegExp {
   return new RegExp(digits.split('').join(SEPARATOR), 'g');

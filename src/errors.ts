@@ -93,6 +93,13 @@ export class Conflict extends AppError {
   readonly title = 'A payment for this request is already in progress';
 }
 
+/** An operator tried to resolve a payment whose outcome is already known or resolved otherwise. */
+export class NotResolvable extends AppError {
+  readonly status = 409;
+  readonly slug = 'payment-not-resolvable';
+  readonly title = 'This payment cannot be resolved';
+}
+
 /** The Idempotency-Key was used before with a different invoice or body. */
 export class IdempotencyKeyReused extends AppError {
   readonly status = 422;
@@ -106,51 +113,93 @@ export class RateLimited extends AppError {
   readonly title = 'Too many requests';
 }
 
-/** Something this service depends on (Redis, a credentials backoff) says "not now". */
+/** Something this service depends on (Redis) says "not now". Nothing reached iCG. */
 export class ServiceUnavailable extends AppError {
   readonly status = 503;
   readonly slug = 'service-unavailable';
   readonly title = 'The service cannot take this request right now';
 }
 
-/** iCG rejected the merchant's credentials or our token: a merchant-side incident, not the caller's. */
+/**
+ * Redis lost data (it restarted empty, or failed over to a replica that had not seen the last writes):
+ * records of pays in flight may be gone, so every pay is refused until the longest pay has ended.
+ */
+export class RedisDataLost extends AppError {
+  readonly status = 503;
+  readonly slug = 'redis-data-lost';
+  readonly title = 'Payments are paused briefly after our shared store lost data';
+}
+
+/** An earlier attempt to pay this invoice has an unknown outcome: it may have charged. */
+export class InvoiceHeld extends AppError {
+  readonly status = 409;
+  readonly slug = 'invoice-held';
+  readonly title = 'An earlier payment of this invoice has an unknown outcome';
+}
+
+/** iCG rejected the merchant's credentials at /Login: a merchant-side incident, not the caller's. */
 export class UpstreamRejected extends AppError {
   readonly status = 503;
   readonly slug = 'upstream-rejected';
   readonly title = "The payment gateway rejected this service's credentials";
 }
 
+/** iCG refused the access token for this pay (and a fresh one too): this pay fails alone; nothing was charged. */
+export class TokenRefused extends AppError {
+  readonly status = 503;
+  readonly slug = 'token-refused';
+  readonly title = "The payment gateway refused this service's access token";
+}
+
 /**
  * iCG failed to give an answer we can relay. `mayHaveCharged` says whether a pay could have been
- * processed: the idempotency layer stores such outcomes so a retry never charges twice, and frees
- * the key for the others.
+ * processed: such outcomes are stored under the Idempotency-Key (a retry replays them instead of
+ * paying again), hold the invoice and are journalled as `unknown`; the others free the key.
  */
 export abstract class UpstreamFailure extends AppError {
   /** iCG's HTTP status when it answered at all (for logs, never for the client). */
   readonly upstreamStatus: number | undefined;
+  abstract readonly mayHaveCharged: boolean;
 
-  constructor(
-    detail: string,
-    readonly mayHaveCharged: boolean,
-    options: { retryAfterSeconds?: number; cause?: unknown; upstreamStatus?: number } = {},
-  ) {
+  constructor(detail: string, options: { retryAfterSeconds?: number; cause?: unknown; upstreamStatus?: number } = {}) {
     super(detail, options);
     this.upstreamStatus = options.upstreamStatus;
   }
 }
 
-/** iCG answered 5xx or something unreadable, or could not be reached. */
+/** iCG could not be reached, or a login failed: nothing can have been charged. */
 export class UpstreamUnavailable extends UpstreamFailure {
   readonly status = 502;
   readonly slug = 'upstream-unavailable';
   readonly title = 'The payment gateway is unavailable';
+  readonly mayHaveCharged = false;
 }
 
-/** iCG did not answer in time: a pay's outcome is unknown; a login's is not a charge. */
+/** A login did not answer in time, or the pay's deadline left no time to send it: nothing was charged. */
 export class UpstreamTimeout extends UpstreamFailure {
   readonly status = 504;
   readonly slug = 'upstream-timeout';
   readonly title = 'The payment gateway did not answer in time';
+  readonly mayHaveCharged = false;
+}
+
+/**
+ * The pay reached iCG but its outcome is unknown: no answer in time (504), or a 5xx, redirect or
+ * unreadable answer (502). The card may have been charged. The client must not pay again with a new
+ * key; the merchant reconciles it, and a retry with the same key shows the result once it is known.
+ */
+export class OutcomeUnknown extends UpstreamFailure {
+  readonly slug = 'outcome-unknown';
+  readonly title = 'The payment outcome is unknown: it may have been charged';
+  readonly mayHaveCharged = true;
+
+  constructor(
+    readonly status: 502 | 504,
+    detail: string,
+    options: { upstreamStatus?: number } = {},
+  ) {
+    super(detail, options);
+  }
 }
 
 /** A bug or an unforeseen failure: answered as a bare 500, logged with its stack. */

@@ -8,6 +8,9 @@ export interface Check {
   readonly latencyMs?: number;
   readonly detail?: string;
   readonly expiresInSeconds?: number;
+  /** Redis only: what survives a restart. */
+  readonly persistence?: { readonly aof: boolean; readonly rdb: boolean | null };
+  readonly maxmemoryPolicy?: string | null;
 }
 
 /** Whether Redis answers a PING within `timeoutMs` (a hung Redis is down, not merely connected). */

@@ -17,7 +17,9 @@ async function startSandbox(env: NodeJS.ProcessEnv): Promise<RunningSandbox> {
 
 /**
  * Process entry: start the sandbox when no iCG is configured (never in production), load and validate
- * the config (exit 1 with the list of bad variables), serve, and shut down gracefully on SIGTERM/SIGINT.
+ * the config (exit 1 with the list of bad variables), serve, shut down gracefully on SIGTERM/SIGINT, and
+ * read the credential files again on SIGHUP. A start that cannot be made safe (an unreadable credential
+ * file, a Redis that may evict records) exits 1 naming the cause, never a value.
  */
 async function main(): Promise<void> {
   const sandbox = isSandboxMode(process.env) ? await startSandbox(process.env) : null;
@@ -48,6 +50,10 @@ async function main(): Promise<void> {
   });
   process.on('SIGINT', () => {
     stop('SIGINT');
+  });
+  // Rotated credentials (ICG_*_FILE) take effect at the next login, without a restart.
+  process.on('SIGHUP', () => {
+    service.reloadCredentials();
   });
 }
 

@@ -83,6 +83,38 @@ export function createMetrics() {
       help: 'Keyed pays whose answer could not be stored before its lifetime ended or shutdown (a retry with the key may run again)',
       registers,
     }),
+    paymentOutcomes: new Counter({
+      name: `${PREFIX}payment_outcomes_total`,
+      help: 'Pays journalled, by outcome (pending, approved, declined, rejected, unknown: may have charged, not_sent)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    unresolvedPayments: new Gauge({
+      name: `${PREFIX}payments_unresolved`,
+      help: 'Pays with an unknown outcome that no operator has resolved yet (from the journal, at each scrape)',
+      registers,
+    }),
+    resolutions: new Counter({
+      name: `${PREFIX}payment_resolutions_total`,
+      help: 'Unknown outcomes resolved by an operator, by resolution (charged, not_charged)',
+      labelNames: ['as'] as const,
+      registers,
+    }),
+    invoiceHolds: new Counter({
+      name: `${PREFIX}invoice_holds_total`,
+      help: 'Invoices held after a pay whose outcome is unknown',
+      registers,
+    }),
+    redisDataLosses: new Counter({
+      name: `${PREFIX}redis_data_losses_total`,
+      help: 'Times this instance found that Redis had lost data (epoch missing or changed): pays are refused for PAY_DEADLINE_MS',
+      registers,
+    }),
+    payQuarantine: new Gauge({
+      name: `${PREFIX}pay_quarantine_seconds`,
+      help: 'Seconds pays are still refused after Redis lost data (0 when not)',
+      registers,
+    }),
     redisErrors: new Counter({
       name: `${PREFIX}redis_errors_total`,
       help: 'Redis commands that failed, by operation',

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 
 const REDACTED = '[redacted]';
@@ -23,6 +24,13 @@ export class Secret {
   /** True when both hold the same value, compared without revealing either to the caller. */
   equals(other: Secret): boolean {
     return this.#value === other.#value;
+  }
+
+  /** True when `offered` is this value, compared in constant time (for bearer tokens). */
+  matches(offered: string): boolean {
+    const a = Buffer.from(offered);
+    const b = Buffer.from(this.#value);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   toString(): string {

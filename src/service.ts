@@ -4,50 +4,65 @@ import type Redis from 'ioredis';
 import type { DestinationStream } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
-import { checkRedis, checkToken } from './health-checks';
+import { checkRedis, checkToken, type Check } from './health-checks';
+import { createAdminApp } from './http/admin-app';
 import { answerUnparsableRequests } from './http/client-error';
 import { createRateLimiters } from './http/rate-limit';
 import { AnswerFilter } from './icg/answer-filter';
 import { IcgClient } from './icg/client';
+import { CredentialsProvider } from './icg/credentials';
 import { TokenManager } from './icg/token-manager';
-import { TokenStore, tokenKeys } from './icg/token-record';
+import { Keyring } from './keyring';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
 import { IdempotencyStore } from './pay/idempotency';
 import { InFlightPays } from './pay/in-flight-pays';
-import { InvoiceLocks } from './pay/invoice-locks';
+import { InvoiceGuard } from './pay/invoice-guard';
+import { Journal } from './pay/journal';
 import { PayInvoice } from './pay/pay-invoice';
+import { resolvePayment } from './pay/reconcile';
 import { scheduleAnswerScrub } from './pay/scrub-stored-answers';
+import { DataLossGuard } from './state/data-loss';
+import { MemoryJournalStore, RedisJournalStore } from './state/journal-store';
+import { LandingWrites } from './state/landing-writes';
 import { MemoryState } from './state/memory-state';
 import { rateLimitStore } from './state/rate-limit-store';
 import { createRedis, waitForRedis } from './state/redis-connection';
+import { blockingProblem, readRedisFacts, type RedisFacts } from './state/redis-requirements';
 import { RedisState } from './state/redis-state';
 import { RedisTrouble } from './state/redis-trouble';
 import { withinMs } from './within';
 
 export interface RunningService {
   readonly url: string;
+  /** The admin listener (/metrics, /admin): loopback by default. */
+  readonly adminUrl: string;
   readonly server: Server;
   readonly logger: Logger;
-  /** Stops taking connections, lets in-flight requests finish (up to SHUTDOWN_DRAIN_MS), closes Redis. */
+  /** Reads the iCG credential files again (SIGHUP). */
+  reloadCredentials(): void;
+  /** Readiness 503 at once; the listener closes once pays in flight are done; connections drain; Redis closes. */
   shutdown(): Promise<void>;
 }
 
-/** How long start-up waits for Redis before serving degraded (readiness says so meanwhile). */
+/** Thrown at start-up when Redis is configured in a way that could charge a payment twice (production only). */
+export class RedisMisconfigured extends Error {
+  constructor(problem: string) {
+    super(problem);
+    this.name = 'RedisMisconfigured';
+  }
+}
+
+/** How long start-up waits for Redis before serving degraded (readiness detail says so meanwhile). */
 const REDIS_STARTUP_WAIT_MS = 3000;
 
 /**
- * Timeouts derived from ICG_TIMEOUT_MS so every lock outlives the work it guards: a login may try
- * the refresh grant and then the password grant; a pay may wait for a token, pay, get a new token
- * after a 401 and pay once more.
+ * Lifetimes derived from the pay deadline, so every lock outlives the work it guards: a login lock
+ * covers a refresh and a password grant; an invoice lock and an in-flight key record cover a whole pay.
  */
-export function guardTimings(timeoutMs: number) {
+export function guardTimings(timeoutMs: number, payDeadlineMs: number) {
   const loginLockTtlMs = 2 * timeoutMs + 1000;
-  const tokenWaitMs = loginLockTtlMs + 1000;
-  // Getting a token: waiting for another instance's login, then a refresh and a login of its own.
-  const tokenBudgetMs = tokenWaitMs + 2 * timeoutMs;
-  const payBudgetMs = 2 * timeoutMs + 2 * tokenBudgetMs + 1000;
-  return { loginLockTtlMs, tokenWaitMs, payBudgetMs, payLockTtlMs: payBudgetMs + 5000 };
+  return { loginLockTtlMs, tokenWaitMs: loginLockTtlMs + 1000, payLockTtlMs: payDeadlineMs + 5000 };
 }
 
 /** Whether `work` resolves within `ms`. */
@@ -56,6 +71,35 @@ async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolea
     () => true,
     () => false,
   );
+}
+
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return urlOf(server);
+}
+
+/** The admin listener on ADMIN_PORT; with `auto`, a port taken by another instance on this host falls back to a free one. */
+async function listenAdmin(server: Server, settings: Config['admin'], logger: Logger): Promise<string> {
+  try {
+    return await listen(server, settings.port.port, settings.host);
+  } catch (error) {
+    if (settings.port.isFixed || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    const url = await listen(server, 0, settings.host);
+    logger.warn({ event: 'admin_port_taken', adminUrl: url }, `port ${settings.port.port} is taken: the admin listener uses ${url} (set ADMIN_PORT to choose)`);
+    return url;
+  }
+}
+
+function urlOf(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shown === '0.0.0.0' || shown === '[::]' ? '127.0.0.1' : shown}:${address.port}`;
 }
 
 /** Builds every part from the config (the composition root), starts listening, wires shutdown. */
@@ -69,60 +113,128 @@ export async function startService(config: Config, options: { logDestination?: D
   }
   const metrics = createMetrics();
   const trouble = new RedisTrouble(metrics, logger);
-  const local = new MemoryState();
+  const landing = new LandingWrites(logger);
+  const local = new MemoryState(Date.now, config.redis.localStateMaxEntries);
+  const keyring = Keyring.fromSetting(config.idempotency.fingerprintKeys, config.idempotency.fingerprintKeysFile) ?? Keyring.development();
+  if (keyring.currentId === 'dev')
+    logger.warn(
+      { event: 'development_fingerprint_key' },
+      'FINGERPRINT_KEYS is unset: request fingerprints use the public development key (never in production)',
+    );
+  const credentials = new CredentialsProvider(config.icg.credentials);
+
   let redis: Redis | null = null;
+  let redisFacts: RedisFacts | null = null;
   if (config.redis.url) {
     redis = createRedis(config.redis, logger, metrics);
     if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
       logger.warn({ event: 'redis_unavailable_at_start' }, 'redis is not reachable yet: serving degraded and reconnecting in the background');
   } else {
     metrics.redisUp.set(1);
-    logger.warn({ event: 'memory_state' }, 'REDIS_URL is unset: token, limits and idempotency live in this process only (single instance, development only)');
+    logger.warn(
+      { event: 'memory_state' },
+      'REDIS_URL is unset: token, limits, idempotency and the journal live in this process only (single instance, development only)',
+    );
   }
   const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
-  const timings = guardTimings(config.icg.timeoutMs);
+  const dataLoss = redis ? new DataLossGuard(state, config.pay.deadlineMs, metrics, logger) : null;
+  const timings = guardTimings(config.icg.timeoutMs, config.pay.deadlineMs);
 
   const icg = new IcgClient(config.icg, metrics);
   const tokens = new TokenManager({
     grants: icg,
-    store: new TokenStore(state, tokenKeys(config.icg.clientId, config.icg.username), trouble),
+    credentials,
+    keyring,
+    state,
+    trouble,
     policy: config.token,
     backoff: { baseMs: config.icg.loginBackoffMs, maxMs: config.icg.loginBackoffMaxMs },
+    callTimeoutMs: config.icg.timeoutMs,
     lockTtlMs: timings.loginLockTtlMs,
     waitTimeoutMs: timings.tokenWaitMs,
     logger,
     metrics,
   });
   const answerFilter = new AnswerFilter(config.icg.responseExtraFields);
-  const idempotency = new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, metrics, logger, trouble);
+  const idempotency = new IdempotencyStore(state, config.idempotency.ttlSeconds, timings.payLockTtlMs, dataLoss, landing, metrics, logger, trouble);
+  const invoices = new InvoiceGuard({
+    shared: state,
+    local,
+    downMode: config.redis.downMode,
+    lockTtlMs: timings.payLockTtlMs,
+    holdMs: config.pay.unknownOutcomeHoldMs,
+    dataLoss,
+    landing,
+    trouble,
+    metrics,
+    logger,
+  });
+  const journalBounds = { maxEntries: config.journal.maxEntries, maxAgeMs: config.journal.maxAgeDays * 86_400_000 };
+  const journal = new Journal(
+    redis ? new RedisJournalStore(redis, config.redis.keyPrefix, journalBounds, metrics) : new MemoryJournalStore(journalBounds),
+    trouble,
+    logger,
+    metrics,
+  );
   const inFlight = new InFlightPays();
   const payInvoice = new PayInvoice({
     icg,
     tokens,
     answerFilter,
+    keyring,
     idempotency,
-    locks: new InvoiceLocks(state, local, timings.payLockTtlMs, trouble),
+    invoices,
+    journal,
+    dataLoss,
     inFlight,
+    statuses: { approved: config.icg.statusApproved, declined: config.icg.statusDeclined },
+    deadlineMs: config.pay.deadlineMs,
+    callTimeoutMs: config.icg.timeoutMs,
     metrics,
     logger,
   });
 
-  // Redis came back (perhaps empty after a restart): put the shared token there again.
-  redis?.on('ready', () => void tokens.republish());
-  // Records an earlier version stored with iCG's whole answer are scrubbed in place once Redis answers.
+  // Each time Redis is (again) ready: did it lose data? what is it? and put the shared token back.
   let stopScrub: (() => void) | null = null;
-  const startScrub = (): void => {
+  const onRedisReady = async (connection: Redis): Promise<RedisFacts | null> => {
+    await trouble.tolerate('data_loss_check', async () => dataLoss?.check());
+    const facts = await readRedisFacts(connection).catch(() => null);
+    if (facts) redisFacts = facts;
+    await tokens.republish();
+    // Records an earlier version stored with iCG's whole answer are scrubbed in place.
     stopScrub ??= scheduleAnswerScrub(state, new AnswerFilter(config.icg.responseExtraFields, true), logger);
+    return facts;
   };
-  if (redis?.status === 'ready') startScrub();
-  else redis?.once('ready', startScrub);
+  if (redis) {
+    const connection = redis;
+    if (connection.status === 'ready') {
+      const facts = await onRedisReady(connection);
+      const problem = facts ? blockingProblem(facts) : null;
+      if (problem && config.env === 'production') {
+        connection.disconnect();
+        throw new RedisMisconfigured(problem);
+      }
+      if (problem) logger.warn({ event: 'redis_misconfigured' }, problem);
+    }
+    connection.on('ready', () => void onRedisReady(connection));
+    logger.info({ event: 'redis_requirements', facts: redisFacts }, describeFacts(redisFacts));
+  }
 
   const stores = {
-    client: rateLimitStore('client', redis, config.redis.keyPrefix, config.rateLimit.onRedisDown, trouble),
-    invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.rateLimit.onRedisDown, trouble),
+    client: rateLimitStore('client', redis, config.redis.keyPrefix, config.redis.downMode, trouble),
+    invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.redis.downMode, trouble),
   };
   const checkTimeoutMs = Math.min(config.icg.timeoutMs, 2000);
-  let isShuttingDown = false;
+  const beforeScrape = async () => {
+    metrics.tokenExpiry.set(tokens.secondsToExpiry());
+    metrics.payQuarantine.set((dataLoss?.quarantineLeftMs ?? 0) / 1000);
+    // A PING at each scrape, so a Redis that hangs while connected shows as down.
+    metrics.redisUp.set((await checkRedis(state, 1000)).status === 'down' ? 0 : 1);
+    await trouble.tolerate('journal', async () => {
+      metrics.unresolvedPayments.set(await journal.countUnresolved());
+    });
+  };
+  let isDraining = false;
   const app = createApp({
     config,
     logger,
@@ -131,51 +243,74 @@ export async function startService(config: Config, options: { logDestination?: D
     limiters: createRateLimiters(config.rateLimit, stores, metrics),
     readiness: async () => {
       const [redisCheck, token] = await Promise.all([checkRedis(state, checkTimeoutMs), checkToken(tokens, checkTimeoutMs)]);
-      return { redis: redisCheck, token };
+      const quarantine = dataLoss?.quarantineLeftMs ?? 0;
+      const redisDetail: Check = {
+        ...redisCheck,
+        ...(redisFacts ? { persistence: { aof: redisFacts.aof, rdb: redisFacts.rdb }, maxmemoryPolicy: redisFacts.maxmemoryPolicy } : {}),
+      };
+      const tokenDetail: Check = tokens.isCredentialsRejected ? { ...token, status: 'down', detail: 'iCG rejected the credentials; logins are paused' } : token;
+      return {
+        redis: redisDetail,
+        token: tokenDetail,
+        ...(quarantine > 0 ? { dataLoss: { status: 'down', detail: `Redis lost data: pays refused for ${Math.ceil(quarantine / 1000)} s more` } } : {}),
+      };
     },
-    beforeScrape: async () => {
-      metrics.tokenExpiry.set(tokens.secondsToExpiry());
-      // A PING at each scrape, so a Redis that hangs while connected shows as down.
-      metrics.redisUp.set((await checkRedis(state, 1000)).status === 'down' ? 0 : 1);
-    },
-    isShuttingDown: () => isShuttingDown,
+    beforeScrape,
+    isDraining: () => isDraining,
   });
   // Slow-loris and idle keep-alive bounds: receiving a request (headers and a ≤16 KiB body) may take
-  // 10 s and 15 s at most, checked every second; the pay itself is bounded by the iCG timeouts.
+  // 10 s and 15 s at most, checked every second; the pay itself is bounded by PAY_DEADLINE_MS.
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000 }, app);
   server.keepAliveTimeout = 5_000;
   answerUnparsableRequests(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const adminServer = createServer(
+    createAdminApp({
+      logger,
+      metrics,
+      registry: metrics.registry,
+      beforeScrape,
+      metricsToken: config.http.metricsToken,
+      adminToken: config.admin.token,
+      journal,
+      resolve: (id, resolution) => resolvePayment({ journal, invoices, idempotency, metrics, logger, stalePendingMs: timings.payLockTtlMs }, id, resolution),
+    }),
+  );
+  const url = await listen(server, config.port, config.host);
+  const adminUrl = await listenAdmin(adminServer, config.admin, logger);
 
   let shutdownPromise: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     shutdownPromise ??= (async () => {
-      isShuttingDown = true;
-      logger.info({ event: 'shutdown_started', drainMs: config.http.shutdownDrainMs }, 'draining: no new connections, finishing in-flight requests');
-      const closed = new Promise<void>((resolve) =>
+      isDraining = true;
+      logger.info(
+        { event: 'shutdown_started', delayMs: config.http.shutdownDelayMs, drainMs: config.http.shutdownDrainMs },
+        'draining: readiness is 503; pays in flight finish before the listener closes',
+      );
+      // The load balancer needs a moment to see readiness fail; pays already running are answered.
+      await new Promise((resolve) => setTimeout(resolve, config.http.shutdownDelayMs));
+      if (inFlight.count > 0)
+        logger.info({ event: 'shutdown_waiting_for_pays', pays: inFlight.count }, 'waiting for pays in flight before closing the listener');
+      await settlesWithin(inFlight.settled(), config.pay.deadlineMs);
+      const closed = new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
-        }),
-      );
+        });
+      });
+      const adminClosed = new Promise<void>((resolve) => {
+        adminServer.close(() => {
+          resolve();
+        });
+      });
       // A keep-alive socket turns idle when its in-flight answer is sent: close it then, not at the drain timeout.
       server.closeIdleConnections();
+      adminServer.closeIdleConnections();
       const idleSweeper = setInterval(() => {
         server.closeIdleConnections();
       }, 50);
       let drained = await settlesWithin(closed, config.http.shutdownDrainMs);
       if (!drained && inFlight.count > 0) {
         // A pay cut off now may still charge, unanswered: let the pays at iCG finish (they are bounded).
-        logger.warn({ event: 'shutdown_waiting_for_pays', pays: inFlight.count }, 'drain window over with pays at iCG: waiting for their answers');
-        await settlesWithin(inFlight.settled(), timings.payBudgetMs);
+        await settlesWithin(inFlight.settled(), config.pay.deadlineMs);
         drained = await settlesWithin(closed, 1000);
       }
       clearInterval(idleSweeper);
@@ -184,10 +319,12 @@ export async function startService(config: Config, options: { logDestination?: D
         server.closeAllConnections();
         await closed;
       }
+      adminServer.closeAllConnections();
+      await adminClosed;
       // A pay whose client left is still at iCG: its outcome must be stored before Redis is closed.
-      await settlesWithin(inFlight.settled(), timings.payBudgetMs);
-      idempotency.close();
-      await settlesWithin(idempotency.settled(), 5000);
+      await settlesWithin(inFlight.settled(), config.pay.deadlineMs);
+      landing.close();
+      await settlesWithin(landing.settled(), 5000);
       stopScrub?.();
       stores.client.shutdown();
       stores.invoice.shutdown();
@@ -203,6 +340,25 @@ export async function startService(config: Config, options: { logDestination?: D
     })();
     return shutdownPromise;
   };
-  logger.info({ event: 'listening', url, sandbox: config.sandbox, redis: redis ? 'redis' : 'memory' }, `icg-bff listening on ${url}`);
-  return { url, server, logger, shutdown };
+  const reloadCredentials = () => {
+    try {
+      if (!tokens.reloadCredentials()) logger.info({ event: 'icg_credentials_unchanged' }, 'SIGHUP: iCG credentials read again, unchanged');
+    } catch (error) {
+      logger.error(
+        { event: 'icg_credentials_unreadable', err: { message: error instanceof Error ? error.message : 'unknown' } },
+        'SIGHUP: could not read the iCG credential files; the previous credentials stay',
+      );
+    }
+  };
+  logger.info(
+    { event: 'listening', url, adminUrl, sandbox: config.sandbox, redis: redis ? 'redis' : 'memory' },
+    `icg-bff listening on ${url} (admin on ${adminUrl})`,
+  );
+  return { url, adminUrl, server, logger, reloadCredentials, shutdown };
+}
+
+function describeFacts(facts: RedisFacts | null): string {
+  if (!facts) return 'redis not reachable yet: its persistence and eviction policy are checked when it is';
+  const persistence = facts.aof ? 'AOF on' : facts.rdb === true ? 'RDB snapshots only (the last writes can be lost)' : 'no persistence (a restart empties it)';
+  return `redis: ${persistence}; maxmemory-policy ${facts.maxmemoryPolicy ?? 'unknown (CONFIG not allowed)'}`;
 }

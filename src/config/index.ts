@@ -1,2 +1,12 @@
-export { ConfigError, isSandboxMode, loadConfig, sandboxCredentials, SANDBOX_CREDENTIALS, withOverrides, type Config, type IcgSettings } from './load-config';
+export {
+  ConfigError,
+  isSandboxMode,
+  loadConfig,
+  sandboxCredentials,
+  SANDBOX_CREDENTIALS,
+  withOverrides,
+  type Config,
+  type CredentialSource,
+  type IcgSettings,
+} from './load-config';
 export type { Environment, LogLevel, TrustProxy } from './settings';

@@ -22,15 +22,19 @@ export interface Config extends Omit<Settings, 'icg'> {
   readonly icg: IcgSettings;
 }
 
-/** iCG's settings with the URLs and credentials resolved (the sandbox's in sandbox mode). */
-export interface IcgSettings extends Omit<Settings['icg'], 'authUrl' | 'apiUrl' | 'clientId' | 'username' | 'password'> {
+/** Where one credential comes from: the environment, or a file re-read on SIGHUP. */
+export type CredentialSource = { readonly value: Secret } | { readonly file: string };
+
+/** iCG's settings with the URLs and credential sources resolved (the sandbox's in sandbox mode). */
+export interface IcgSettings extends Omit<
+  Settings['icg'],
+  'authUrl' | 'apiUrl' | 'clientId' | 'username' | 'password' | 'clientIdFile' | 'usernameFile' | 'passwordFile'
+> {
   /** Login is POST {authUrl}/Login. */
   readonly authUrl: string;
   /** Pay is POST {apiUrl}/Invoices/{id}/Pay. */
   readonly apiUrl: string;
-  readonly clientId: Secret;
-  readonly username: Secret;
-  readonly password: Secret;
+  readonly credentials: { readonly clientId: CredentialSource; readonly username: CredentialSource; readonly password: CredentialSource };
 }
 
 /** Thrown when the merged configuration is invalid; `problems` name each bad variable, never a value. */
@@ -66,22 +70,36 @@ export function sandboxCredentials(env: NodeJS.ProcessEnv): { clientId: string; 
   };
 }
 
-/** Which variables must be present: production never falls back to the sandbox or to memory. */
+/** Settings given either as a value or as a file holding it (the `_FILE` convention of Docker/Kubernetes secrets). */
+const EITHER_OR_FILE = ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'FINGERPRINT_KEYS'] as const;
+
+/** Settings an earlier version had, and what replaced them: set, they stop the start rather than being ignored. */
+const RENAMED: Readonly<Record<string, string>> = {
+  RATE_LIMIT_REDIS_DOWN: 'renamed to REDIS_DOWN_MODE (open → local, closed → refuse); it now also decides invoice locks',
+};
+
+/** Which variables must be present: production never falls back to the sandbox, to memory or to the development key. */
 function missingVariables(raw: Record<string, unknown>): string[] {
   const isProduction = raw['NODE_ENV'] === 'production';
   const hasAuth = raw['ICG_AUTH_URL'] !== undefined;
   const hasApi = raw['ICG_API_URL'] !== undefined;
+  const isSet = (name: string) => raw[name] !== undefined || raw[`${name}_FILE`] !== undefined;
   const problems: string[] = [];
-  if (hasAuth !== hasApi && !isProduction)
+  for (const name of EITHER_OR_FILE)
+    if (raw[name] !== undefined && raw[`${name}_FILE`] !== undefined) problems.push(`${name}: set ${name} or ${name}_FILE, not both`);
+  if (hasAuth !== hasApi && !isProduction) {
     problems.push(
       `${hasAuth ? 'ICG_API_URL' : 'ICG_AUTH_URL'}: is required when ${hasAuth ? 'ICG_AUTH_URL' : 'ICG_API_URL'} is set (leave both unset for the sandbox)`,
     );
-  if (!isProduction && !hasAuth && !hasApi) return problems;
-  const required = isProduction
-    ? ['ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'REDIS_URL']
-    : ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD'];
-  for (const name of required)
-    if (raw[name] === undefined) problems.push(`${name}: is required${isProduction ? ' in production' : ' when ICG_AUTH_URL/ICG_API_URL are set'}`);
+  }
+  if (isProduction) {
+    for (const name of ['ICG_AUTH_URL', 'ICG_API_URL', 'REDIS_URL']) if (raw[name] === undefined) problems.push(`${name}: is required in production`);
+    for (const name of ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'FINGERPRINT_KEYS'])
+      if (!isSet(name)) problems.push(`${name}: is required in production (or ${name}_FILE)`);
+  } else if (hasAuth || hasApi) {
+    for (const name of ['ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD'])
+      if (!isSet(name)) problems.push(`${name}: is required when ICG_AUTH_URL/ICG_API_URL are set (or ${name}_FILE)`);
+  }
   return problems;
 }
 
@@ -100,7 +118,12 @@ function httpsRules(raw: Record<string, unknown>): string[] {
 
 /** Rules between valid values. */
 function valueRules(s: Settings): string[] {
-  return s.icg.loginBackoffMaxMs < s.icg.loginBackoffMs ? ['ICG_LOGIN_BACKOFF_MAX_MS: must not be below ICG_LOGIN_BACKOFF_MS'] : [];
+  const problems: string[] = [];
+  if (s.icg.loginBackoffMaxMs < s.icg.loginBackoffMs) problems.push('ICG_LOGIN_BACKOFF_MAX_MS: must not be below ICG_LOGIN_BACKOFF_MS');
+  // A pay must fit a login and the pay itself, each bounded by ICG_TIMEOUT_MS.
+  if (s.pay.deadlineMs < 2 * s.icg.timeoutMs + 1000)
+    problems.push(`PAY_DEADLINE_MS: must be at least 2 × ICG_TIMEOUT_MS + 1000 (${2 * s.icg.timeoutMs + 1000})`);
+  return problems;
 }
 
 /** The raw settings: declared defaults, then config/<NODE_ENV>.json, then the environment (empty values ignored). */
@@ -117,6 +140,7 @@ function mergeSources(env: NodeJS.ProcessEnv, configDir: string, problems: strin
     const value = env[setting.name];
     if (value !== undefined && value !== '') merged[setting.name] = value;
   }
+  for (const [name, replacement] of Object.entries(RENAMED)) if (env[name] !== undefined && env[name] !== '') problems.push(`${name}: ${replacement}`);
   merged['NODE_ENV'] = nodeEnv;
   return merged;
 }
@@ -157,17 +181,23 @@ export function loadConfig(env: NodeJS.ProcessEnv, options: { configDir?: string
   if (problems.length > 0) throw new ConfigError(problems);
 
   const sandbox = settings.icg.authUrl === undefined && settings.icg.apiUrl === undefined;
+  // In sandbox mode without a running sandbox (a unit test), the URLs point at a name that never resolves.
   const sandboxUrl = options.sandboxUrl ?? 'http://sandbox.invalid';
+  const { clientId, username, password, clientIdFile, usernameFile, passwordFile, ...icg } = settings.icg;
+  const source = (value: Secret | undefined, file: string | undefined, fallback: string): CredentialSource =>
+    file !== undefined ? { file } : { value: value ?? new Secret(fallback) };
   return deepFreeze({
     ...settings,
     sandbox,
     icg: {
-      ...settings.icg,
+      ...icg,
       authUrl: settings.icg.authUrl ?? sandboxUrl,
       apiUrl: settings.icg.apiUrl ?? sandboxUrl,
-      clientId: settings.icg.clientId ?? new Secret(SANDBOX_CREDENTIALS.clientId),
-      username: settings.icg.username ?? new Secret(SANDBOX_CREDENTIALS.username),
-      password: settings.icg.password ?? new Secret(SANDBOX_CREDENTIALS.password),
+      credentials: {
+        clientId: source(clientId, clientIdFile, SANDBOX_CREDENTIALS.clientId),
+        username: source(username, usernameFile, SANDBOX_CREDENTIALS.username),
+        password: source(password, passwordFile, SANDBOX_CREDENTIALS.password),
+      },
     },
   });
 }

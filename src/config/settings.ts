@@ -90,6 +90,52 @@ const origins = z.string().transform((value, ctx) => {
   return list.map((entry) => new URL(entry).origin);
 });
 
+/** A comma-separated list of words, trimmed and lower-cased (iCG's Status values compare case-insensitively). */
+const words = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim().toLowerCase())
+      .filter(Boolean),
+  )
+  .refine((list) => list.length > 0, 'must list at least one value');
+
+/** A path to a readable file (its contents are read when the service starts and on SIGHUP). */
+const filePath = z.string().min(1);
+
+/** `id:base64secret[,…]`: at least one key, ids unique, each secret at least 32 bytes. */
+const keyring = z.string().transform((value, ctx) => {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const keys = entries.map((entry) => {
+    const [id = '', secret = ''] = entry.split(':', 2);
+    return { id, secret: Buffer.from(secret, 'base64') };
+  });
+  const ids = new Set(keys.map((key) => key.id));
+  if (keys.length === 0 || ids.size !== keys.length || keys.some((key) => !/^[A-Za-z0-9_-]{1,32}$/.test(key.id) || key.secret.length < 32)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be id:base64secret[,id:base64secret…] with unique ids (letters, digits, - _) and secrets of at least 32 bytes',
+    });
+    return z.NEVER;
+  }
+  return new Secret(JSON.stringify(keys.map((key) => ({ id: key.id, secret: key.secret.toString('base64') }))));
+});
+
+/** `auto` (9090, else any free port) or a port number. */
+const adminPort = z.string().transform((value, ctx) => {
+  if (value === 'auto') return { port: 9090, isFixed: false };
+  const port = Number(value);
+  if (!/^\d{1,5}$/.test(value) || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be auto or a port number from 0 to 65535' });
+    return z.NEVER;
+  }
+  return { port, isFixed: true };
+});
+
 const fieldPaths = z
   .string()
   .transform((value) =>
@@ -135,6 +181,21 @@ export const SETTINGS = {
     clientId: setting({ name: 'ICG_CLIENT_ID', type: secretText.optional(), secret: true, doc: "iCG's application audience ID." }),
     username: setting({ name: 'ICG_USERNAME', type: secretText.optional(), secret: true, doc: "The merchant user's iCG username." }),
     password: setting({ name: 'ICG_PASSWORD', type: secretText.optional(), secret: true, doc: "The merchant user's iCG password." }),
+    clientIdFile: setting({
+      name: 'ICG_CLIENT_ID_FILE',
+      type: filePath.optional(),
+      doc: 'A file holding ICG_CLIENT_ID instead (Docker/Kubernetes secrets); re-read on SIGHUP and when iCG rejects a login.',
+    }),
+    usernameFile: setting({
+      name: 'ICG_USERNAME_FILE',
+      type: filePath.optional(),
+      doc: 'A file holding ICG_USERNAME instead; re-read like ICG_CLIENT_ID_FILE.',
+    }),
+    passwordFile: setting({
+      name: 'ICG_PASSWORD_FILE',
+      type: filePath.optional(),
+      doc: 'A file holding ICG_PASSWORD instead; re-read like ICG_CLIENT_ID_FILE, so a rotated password is used by the next login without a restart.',
+    }),
     timeoutMs: setting({
       name: 'ICG_TIMEOUT_MS',
       type: int(100, 120000),
@@ -154,11 +215,37 @@ export const SETTINGS = {
       doc: 'Pause after iCG rejects the credentials, shared by all instances; doubles on each rejection.',
     }),
     loginBackoffMaxMs: setting({ name: 'ICG_LOGIN_BACKOFF_MAX_MS', type: int(100, 86400000), default: '900000', doc: 'The longest that pause grows to.' }),
+    statusApproved: setting({
+      name: 'ICG_STATUS_APPROVED',
+      type: words,
+      default: 'Approved',
+      doc: "Values of iCG's `Status` that mean charged (comma-separated, any letter case). iCG does not document them; a Status on neither list counts as an unknown outcome.",
+    }),
+    statusDeclined: setting({
+      name: 'ICG_STATUS_DECLINED',
+      type: words,
+      default: 'Declined',
+      doc: "Values of iCG's `Status` that mean not charged (a decline arrives as a 200).",
+    }),
     responseExtraFields: setting({
       name: 'ICG_RESPONSE_EXTRA_FIELDS',
       type: fieldPaths,
       default: '',
       doc: "Fields of iCG's pay answer relayed and stored besides the documented ones (comma-separated dotted paths, e.g. `EmvData`). RawRequest/RawResponse are dropped unless listed; every kept value is still scrubbed of card numbers, CVVs and account numbers.",
+    }),
+  },
+  pay: {
+    deadlineMs: setting({
+      name: 'PAY_DEADLINE_MS',
+      type: int(1000, 120000),
+      default: '25000',
+      doc: "The longest a whole pay may take: waiting for another instance's login, a login of its own, the pay and the one retry after a 401. No iCG call starts unless ICG_TIMEOUT_MS fits in what is left. Lock and record lifetimes and the shutdown wait derive from it. At least 2 × ICG_TIMEOUT_MS + 1000.",
+    }),
+    unknownOutcomeHoldMs: setting({
+      name: 'UNKNOWN_OUTCOME_HOLD_MS',
+      type: int(0, 86400000),
+      default: '300000',
+      doc: 'After a pay whose outcome is unknown (timeout, 5xx, unreadable answer), other attempts on that invoice without its Idempotency-Key get 409 for this long, or until an operator resolves it. 0 disables the hold.',
     }),
   },
   token: {
@@ -205,6 +292,18 @@ export const SETTINGS = {
       default: '2000',
       doc: 'How long one connection attempt to Redis may take.',
     }),
+    downMode: setting({
+      name: 'REDIS_DOWN_MODE',
+      type: z.enum(['refuse', 'local'], { message: 'must be refuse or local' }),
+      default: 'refuse',
+      doc: 'While Redis is unreachable: `refuse` answers every pay 503 (the only safe choice with more than one instance); `local` takes invoice locks and rate limits in each process (safe with one instance). Pays with an Idempotency-Key are always refused without Redis.',
+    }),
+    localStateMaxEntries: setting({
+      name: 'LOCAL_STATE_MAX_ENTRIES',
+      type: int(100, 10000000),
+      default: '10000',
+      doc: 'With REDIS_DOWN_MODE=local, how many invoice locks each process keeps at most; at the cap new invoices are refused (503), held ones are never evicted.',
+    }),
   },
   http: {
     bodyLimitBytes: setting({ name: 'BODY_LIMIT_BYTES', type: int(256, 1048576), default: '16384', doc: 'Largest accepted /pay body in bytes (larger: 413).' }),
@@ -221,11 +320,17 @@ export const SETTINGS = {
       doc: 'Other origins whose pages may call /pay (comma-separated); empty: same-origin only.',
     }),
     checkoutPage: setting({ name: 'CHECKOUT_PAGE', type: flag, default: 'true', doc: 'Serve the demo checkout page at /checkout (false in production).' }),
+    shutdownDelayMs: setting({
+      name: 'SHUTDOWN_DELAY_MS',
+      type: int(0, 300000),
+      default: '0',
+      doc: "After SIGTERM, /readyz answers 503 at once while the listener keeps taking requests this long (your load balancer's deregistration time), and until the pays in flight are done; then it closes.",
+    }),
     shutdownDrainMs: setting({
       name: 'SHUTDOWN_DRAIN_MS',
       type: int(0, 300000),
       default: '10000',
-      doc: 'How long SIGTERM waits for in-flight requests before closing connections (a pay already at iCG is always waited for; see docs/operations.md).',
+      doc: 'Once the listener is closed, how long open connections get to finish. A pay already on its way to iCG is always waited for (up to PAY_DEADLINE_MS).',
     }),
     metricsToken: setting({
       name: 'METRICS_TOKEN',
@@ -235,7 +340,7 @@ export const SETTINGS = {
         .transform((value) => new Secret(value))
         .optional(),
       secret: true,
-      doc: 'When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (16 characters or more).',
+      doc: 'When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>` (16 characters or more). In production the public port serves /metrics only when it is set; the admin listener always serves it.',
     }),
   },
   rateLimit: {
@@ -253,12 +358,6 @@ export const SETTINGS = {
       doc: 'Pays per invoice per window (card testing hammers one invoice).',
     }),
     invoiceWindowMs: setting({ name: 'RATE_LIMIT_INVOICE_WINDOW_MS', type: int(1000, 86400000), default: '600000', doc: 'The per-invoice window.' }),
-    onRedisDown: setting({
-      name: 'RATE_LIMIT_REDIS_DOWN',
-      type: z.enum(['open', 'closed'], { message: 'must be open or closed' }),
-      default: 'open',
-      doc: 'Redis unreachable: `open` counts in each process, `closed` answers 503.',
-    }),
   },
   idempotency: {
     ttlSeconds: setting({
@@ -266,6 +365,55 @@ export const SETTINGS = {
       type: int(60, 604800),
       default: '86400',
       doc: 'How long a final answer is kept for replay under its Idempotency-Key.',
+    }),
+    fingerprintKeys: setting({
+      name: 'FINGERPRINT_KEYS',
+      type: keyring.optional(),
+      secret: true,
+      doc: 'HMAC keys for request fingerprints, `id:base64secret[,id:base64secret…]` (32 bytes or more each, e.g. `k1:$(openssl rand -base64 32)`), the first one current; keep an old key listed for IDEMPOTENCY_TTL_SECONDS after rotating. Never in Redis, never derived from the iCG password. Required in production; outside it a public development key is used.',
+    }),
+    fingerprintKeysFile: setting({
+      name: 'FINGERPRINT_KEYS_FILE',
+      type: filePath.optional(),
+      doc: 'A file holding FINGERPRINT_KEYS instead (one `id:base64secret` per line or comma-separated).',
+    }),
+  },
+  journal: {
+    maxEntries: setting({
+      name: 'JOURNAL_MAX_ENTRIES',
+      type: int(100, 100000000),
+      default: '100000',
+      doc: 'Payment journal entries kept in Redis at most (the oldest go first); unresolved unknown outcomes are never trimmed.',
+    }),
+    maxAgeDays: setting({
+      name: 'JOURNAL_MAX_AGE_DAYS',
+      type: int(1, 3650),
+      default: '30',
+      doc: 'Journal entries older than this are trimmed (unresolved unknown outcomes excepted). Every entry is also a log line.',
+    }),
+  },
+  admin: {
+    port: setting({
+      name: 'ADMIN_PORT',
+      type: adminPort,
+      default: 'auto',
+      doc: 'The admin listener: /metrics and the payment journal API; never expose it publicly. `auto`: 9090, or a free port (logged) when 9090 is taken by another instance on the same host; a number: that port or fail.',
+    }),
+    host: setting({
+      name: 'ADMIN_HOST',
+      type: z.string().min(1),
+      default: '127.0.0.1',
+      doc: 'Where the admin listener binds (loopback by default; a private address to let Prometheus scrape it).',
+    }),
+    token: setting({
+      name: 'ADMIN_TOKEN',
+      type: z
+        .string()
+        .min(16, 'must be at least 16 characters')
+        .transform((value) => new Secret(value))
+        .optional(),
+      secret: true,
+      doc: 'Bearer token for the /admin API (16 characters or more); without it the admin API answers 404.',
     }),
   },
 } as const;
@@ -277,8 +425,11 @@ export const GROUP_TITLES: Readonly<Record<string, string>> = {
   token: 'Access token',
   redis: 'Redis (shared token, locks, idempotency records, rate limits)',
   http: 'HTTP',
+  pay: 'Paying',
   rateLimit: 'Abuse limits',
   idempotency: 'Idempotency',
+  journal: 'Payment journal',
+  admin: 'Admin listener',
 };
 
 type SettingTree = { readonly [key: string]: Setting<unknown> | SettingTree };

@@ -2,15 +2,17 @@ import { Router } from 'express';
 import type { Check } from '../health-checks';
 
 export interface HealthDeps {
-  /** The state of each dependency, checked on every /readyz. */
-  readonly checks: () => Promise<{ readonly redis: Check; readonly token: Check }>;
-  readonly isShuttingDown: () => boolean;
+  /** The state of each shared dependency, checked on every /readyz (detail only). */
+  readonly checks: () => Promise<Readonly<Record<string, Check>>>;
+  readonly isDraining: () => boolean;
 }
 
 /**
  * GET /healthz: liveness, 200 while the process serves (a restart would not fix Redis or iCG).
- * GET /readyz: readiness, 200 only when config is loaded, Redis answers and a token is cached or can
- * be obtained; 503 otherwise and while draining for shutdown. The JSON names each dependency's state.
+ * GET /readyz: readiness for load balancers. 503 only for what is local to this instance: it is
+ * draining for shutdown (a broken config never gets this far). Shared dependencies (Redis, iCG, the
+ * credentials) fail on every instance at once; taking every instance out of rotation together would
+ * turn a degraded service into none, so they show in the JSON detail, in metrics and in alerts.
  */
 export function healthRoutes(deps: HealthDeps): Router {
   const router = Router();
@@ -18,12 +20,12 @@ export function healthRoutes(deps: HealthDeps): Router {
     res.status(200).json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const { redis, token } = await deps.checks();
-    const shuttingDown = deps.isShuttingDown();
-    const isReady = !shuttingDown && redis.status !== 'down' && token.status === 'up';
-    res.status(isReady ? 200 : 503).json({
-      status: isReady ? 'ready' : 'not_ready',
-      checks: { config: { status: 'up' }, redis, token, ...(shuttingDown ? { shutdown: { status: 'down', detail: 'draining' } } : {}) },
+    const checks = await deps.checks();
+    const isDraining = deps.isDraining();
+    const isDegraded = Object.values(checks).some((check) => check.status === 'down');
+    res.status(isDraining ? 503 : 200).json({
+      status: isDraining ? 'draining' : isDegraded ? 'degraded' : 'ready',
+      checks: { config: { status: 'up' }, ...checks, ...(isDraining ? { shutdown: { status: 'down', detail: 'draining' } } : {}) },
     });
   });
   return router;

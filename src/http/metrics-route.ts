@@ -1,14 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { Unauthorized } from '../errors';
 import type { Secret } from '../secret';
-
-function isSameSecret(offered: string, expected: Secret): boolean {
-  const a = Buffer.from(offered);
-  const b = Buffer.from(expected.reveal());
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /**
  * GET /metrics in Prometheus text format; a bearer token is required when METRICS_TOKEN is set.
@@ -19,7 +12,7 @@ export function metricsRoute(registry: Registry, beforeScrape: () => Promise<voi
   router.get('/metrics', async (req, res) => {
     if (token) {
       const offered = /^Bearer (.+)$/i.exec(req.get('Authorization') ?? '')?.[1];
-      if (offered === undefined || !isSameSecret(offered, token)) {
+      if (offered === undefined || !token.matches(offered)) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         throw new Unauthorized('GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
       }

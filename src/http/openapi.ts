@@ -113,11 +113,15 @@ export const openApiDocument = {
     '/readyz': {
       get: {
         operationId: 'readiness',
-        summary: 'Readiness: config loaded, Redis answers, a token is cached or obtainable',
+        summary: 'Readiness: 503 only while this instance drains; shared dependencies are detail',
         responses: {
-          '200': { description: 'Ready.', headers: requestIdHeader, content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
+          '200': {
+            description: 'Ready, or degraded (a shared dependency is down: see the checks).',
+            headers: requestIdHeader,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
+          },
           '503': {
-            description: 'Not ready (a dependency is down, or the instance is draining).',
+            description: 'Draining for shutdown: take this instance out of rotation.',
             headers: requestIdHeader,
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } },
           },
@@ -264,13 +268,17 @@ export const openApiDocument = {
           latencyMs: { type: 'number' },
           detail: { type: 'string' },
           expiresInSeconds: { type: 'integer' },
+          persistence: { type: 'object', properties: { aof: { type: 'boolean' }, rdb: { type: ['boolean', 'null'] } } },
+          maxmemoryPolicy: { type: ['string', 'null'] },
         },
       },
       Readiness: {
         type: 'object',
         required: ['status', 'checks'],
+        description:
+          '`ready` and `degraded` answer 200 (a shared dependency is down: see the checks; every instance sees the same, so none is taken out of rotation); `draining` answers 503.',
         properties: {
-          status: { enum: ['ready', 'not_ready'] },
+          status: { enum: ['ready', 'degraded', 'draining'] },
           checks: {
             type: 'object',
             required: ['config', 'redis', 'token'],
@@ -278,6 +286,7 @@ export const openApiDocument = {
               config: { $ref: '#/components/schemas/Check' },
               redis: { $ref: '#/components/schemas/Check' },
               token: { $ref: '#/components/schemas/Check' },
+              dataLoss: { $ref: '#/components/schemas/Check' },
               shutdown: { $ref: '#/components/schemas/Check' },
             },
           },

@@ -5,7 +5,7 @@ import { parseInvoiceId } from '../pay/invoice-id';
 import { parsePayBody } from '../pay/pay-body';
 import { ClientLeft, type PayInvoice } from '../pay/pay-invoice';
 import { contextOf } from './context';
-import { jsonBody } from './json-body';
+import { bodyBytes, jsonBody } from './json-body';
 import { problemAnswerFor, sendAnswer } from './problem';
 
 export interface PayRouteDeps {
@@ -18,7 +18,7 @@ export interface PayRouteDeps {
 
 /** The invoice id, checked against the allow-list before anything else looks at the request. */
 const validateInvoiceId: RequestHandler = (req, res, next) => {
-  contextOf(res).invoiceId = parseInvoiceId(req.params['invoiceId']);
+  contextOf(res).invoice = parseInvoiceId(req.params['invoiceId']);
   next();
 };
 
@@ -42,16 +42,20 @@ function pay(deps: PayRouteDeps): RequestHandler {
     });
     try {
       const result = await deps.payInvoice.pay({
-        invoiceId: context.invoiceId ?? '',
-        body: parsePayBody(req.body),
+        invoice: context.invoice ?? parseInvoiceId(req.params['invoiceId']),
+        body: parsePayBody(bodyBytes(req.body)),
         idempotencyKey: parseIdempotencyKey(req.get('Idempotency-Key')),
         requestId: context.requestId,
         signal: left.signal,
         spendInvoiceBudget: () => runMiddleware(deps.perInvoiceLimit, req, res),
       });
       if (result.upstream) context.upstream = result.upstream;
+      if (result.payment) context.payment = result.payment;
       if (result.problem) context.problem = result.problem;
-      if (result.isReplay) res.setHeader('Idempotent-Replayed', 'true');
+      if (result.isReplay) {
+        context.isReplay = true;
+        res.setHeader('Idempotent-Replayed', 'true');
+      }
       sendAnswer(res, result.answer);
     } catch (error) {
       if (!(error instanceof ClientLeft)) throw error;

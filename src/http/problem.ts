@@ -24,10 +24,6 @@ function fromBodyParser(error: unknown): AppError | null {
   switch (error.type) {
     case 'entity.too.large':
       return new PayloadTooLarge('The request body exceeds the size limit');
-    case 'entity.parse.failed':
-      return new InvalidRequest('The request body is not valid JSON');
-    case 'entity.verify.failed':
-      return new InvalidRequest('The request body is not valid UTF-8');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new UnsupportedMediaType('Send an uncompressed UTF-8 application/json body');

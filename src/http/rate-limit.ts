@@ -55,5 +55,6 @@ export function createRateLimiters(settings: RateLimitSettings, stores: { readon
 }
 
 function invoiceOf(req: Request): string {
-  return req.res ? (contextOf(req.res).invoiceId ?? 'unknown') : 'unknown';
+  // The canonical id: 962, 0962 and 00962 are one invoice at iCG, so they share one budget.
+  return req.res ? (contextOf(req.res).invoice?.canonical ?? 'unknown') : 'unknown';
 }

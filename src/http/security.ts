@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { OriginRejected } from '../errors';
 import type { Metrics } from '../metrics';
+import { contextOf } from './context';
 
 /** The request headers a browser on an allowed origin may send to /pay. */
 export const CORS_ALLOWED_HEADERS = 'Content-Type, Idempotency-Key, X-Request-Id';
@@ -72,6 +73,7 @@ export function originPolicy(allowedOrigins: readonly string[], metrics: Metrics
     res.vary('Origin');
     if (isForeignBrowser && !isListed && !isSameOrigin) {
       metrics.originRejected.inc();
+      contextOf(res).refusedOrigin = origin ?? `(Sec-Fetch-Site: ${fetchSite ?? ''})`;
       next(new OriginRejected('Requests from this origin are not allowed; the merchant lists allowed origins in CORS_ORIGINS'));
       return;
     }

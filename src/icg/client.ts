@@ -1,6 +1,7 @@
 import { Axios, AxiosError, type AxiosResponse } from 'axios';
 import type { IcgSettings } from '../config';
-import { UpstreamRejected, UpstreamTimeout, UpstreamUnavailable } from '../errors';
+import { OutcomeUnknown, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable, type UpstreamFailure } from '../errors';
+import type { Credentials } from './credentials';
 import type { Metrics } from '../metrics';
 import { Secret } from '../secret';
 import { AccessToken } from './access-token';
@@ -72,12 +73,12 @@ export class IcgClient {
   }
 
   /** The password grant, exactly as iCG documents it (form-encoded, Accept: application/json). */
-  async login(): Promise<TokenGrant> {
+  async login(credentials: Credentials): Promise<TokenGrant> {
     const form = formBody({
       grant_type: 'password',
-      username: this.settings.username.reveal(),
-      password: this.settings.password.reveal(),
-      client_id: this.settings.clientId.reveal(),
+      username: credentials.username.reveal(),
+      password: credentials.password.reveal(),
+      client_id: credentials.clientId.reveal(),
     });
     return this.#call(
       'login',
@@ -90,8 +91,8 @@ export class IcgClient {
   }
 
   /** The standard refresh_token grant at the same endpoint (assumed: iCG's sample shows no refresh token). */
-  async refresh(refreshToken: Secret): Promise<TokenGrant> {
-    const form = formBody({ grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), client_id: this.settings.clientId.reveal() });
+  async refresh(refreshToken: Secret, clientId: Secret): Promise<TokenGrant> {
+    const form = formBody({ grant_type: 'refresh_token', refresh_token: refreshToken.reveal(), client_id: clientId.reveal() });
     return this.#call(
       'refresh',
       (signal) => this.#http.post(`${this.settings.authUrl}/Login`, form, { signal, headers: FORM_HEADERS }),
@@ -103,16 +104,17 @@ export class IcgClient {
   }
 
   /**
-   * POST {api}/Invoices/{id}/Pay with our bearer token and nothing of the caller's but the body and
-   * request id. Any HTTP answer comes back as a PayReply (the caller handles 401); a non-JSON
-   * answer is an UpstreamUnavailable (the charge may have happened), as are 5xx and timeouts.
+   * POST {api}/Invoices/{id}/Pay with our bearer token and nothing of the caller's but the body bytes
+   * (as received: never re-serialised) and the request id. The id goes into the path as the client
+   * sent it. Any HTTP answer comes back as a PayReply (the caller handles 401); a 5xx, a redirect, an
+   * unreadable answer, a timeout or a connection lost mid-call is an OutcomeUnknown.
    */
-  async payInvoice(invoiceId: string, body: unknown, token: AccessToken, requestId: string): Promise<PayReply> {
+  async payInvoice(invoiceId: string, body: Buffer, token: AccessToken, requestId: string): Promise<PayReply> {
     const url = `${this.settings.apiUrl}/Invoices/${encodeURIComponent(invoiceId)}/Pay`;
     return this.#call(
       'pay',
       (signal) =>
-        this.#http.post(url, JSON.stringify(body), {
+        this.#http.post(url, body, {
           signal,
           headers: { Authorization: token.authorization(), 'Content-Type': 'application/json', Accept: 'application/json', 'X-Request-Id': requestId },
         }),
@@ -151,7 +153,7 @@ export class IcgClient {
       response = await send(deadline.signal);
     } catch (error) {
       const failure = describeFailure(error, operation, this.settings.timeoutMs);
-      observe(failure instanceof UpstreamTimeout ? 'timeout' : 'network_error');
+      observe(failure.status === 504 ? 'timeout' : 'network_error');
       throw failure;
     } finally {
       clearTimeout(timer);
@@ -174,20 +176,20 @@ export class IcgClient {
  */
 function readPayAnswer(response: AxiosResponse<string>): PayReply {
   const { status } = response;
-  if (status >= 500 || (status >= 300 && status < 400)) throw new UpstreamUnavailable(`iCG answered ${status}`, true, { upstreamStatus: status });
+  if (status >= 500 || (status >= 300 && status < 400)) throw new OutcomeUnknown(502, `iCG answered ${status}`, { upstreamStatus: status });
   if (status === 401) return { status: 401, body: null };
   // An empty answer (204, or a bare 200/4xx) is relayed as a status without a body.
   if (response.data === '') return { status, body: null };
   const parsed = parseJson(response);
-  if (parsed === undefined) throw new UpstreamUnavailable(`iCG answered ${status} without a JSON body`, true, { upstreamStatus: status });
+  if (parsed === undefined) throw new OutcomeUnknown(502, `iCG answered ${status} without a JSON body`, { upstreamStatus: status });
   return { status, body: parsed };
 }
 
 function readGrant(response: AxiosResponse<string>, operation: 'login' | 'refresh'): TokenGrant {
   const { status } = response;
-  if (status !== 200) throw new UpstreamUnavailable(`iCG ${operation} answered ${status}`, false, { upstreamStatus: status });
+  if (status !== 200) throw new UpstreamUnavailable(`iCG ${operation} answered ${status}`, { upstreamStatus: status });
   const body = parseJson(response);
-  if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable(`iCG ${operation} answer is not JSON`, false, { upstreamStatus: status });
+  if (typeof body !== 'object' || body === null) throw new UpstreamUnavailable(`iCG ${operation} answer is not JSON`, { upstreamStatus: status });
   const grant = body as Record<string, unknown>;
   const accessToken = grant['access_token'];
   const expiresIn = grant['expires_in'];
@@ -201,7 +203,7 @@ function readGrant(response: AxiosResponse<string>, operation: 'login' | 'refres
     !(expiresInSeconds > 0) ||
     (tokenType !== undefined && (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer'))
   ) {
-    throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, false, { upstreamStatus: status });
+    throw new UpstreamUnavailable(`iCG ${operation} answer lacks a bearer access_token with a positive expires_in`, { upstreamStatus: status });
   }
   return {
     accessToken: new AccessToken(accessToken),
@@ -217,14 +219,19 @@ function outcomeOf(status: number): string {
   return 'success';
 }
 
-/** Turns an axios failure into our error, keeping only the error code (never URL, headers or body). */
-function describeFailure(error: unknown, operation: Operation, timeoutMs: number): UpstreamTimeout | UpstreamUnavailable {
+/**
+ * Turns an axios failure into our error, keeping only the error code (never URL, headers or body).
+ * A pay that timed out or lost its connection after it was sent may have charged; one that was
+ * refused or could not be resolved never left this host.
+ */
+function describeFailure(error: unknown, operation: Operation, timeoutMs: number): UpstreamFailure {
   const code = error instanceof AxiosError ? (error.code ?? 'unknown') : 'unknown';
-  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED')
-    return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`, operation === 'pay');
-  // Refused or unresolvable: the request never left this host, so nothing can have been charged.
+  const isTimeout = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || code === 'ERR_CANCELED';
   const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
-  return new UpstreamUnavailable(`iCG ${operation} failed (${code})`, operation === 'pay' && !neverSent);
+  if (operation === 'pay' && isTimeout) return new OutcomeUnknown(504, `iCG did not answer the pay within ${timeoutMs} ms`);
+  if (operation === 'pay' && !neverSent) return new OutcomeUnknown(502, `iCG pay failed (${code})`);
+  if (isTimeout) return new UpstreamTimeout(`iCG ${operation} did not answer within ${timeoutMs} ms`);
+  return new UpstreamUnavailable(`iCG ${operation} failed (${code})`);
 }
 
 /** iCG says the grant itself is wrong (bad credentials or refresh token), as opposed to being down. */

@@ -1,16 +1,20 @@
 import type { Clock } from '../clock';
+import type { KeyedDigest } from '../keyring';
 import { nextBackoffMs } from './token-timing';
 
-/** A pause on logins: until when, and how long it was (the next one doubles it). */
+/** A pause on logins: until when, how long it was (the next one doubles it), and whose credentials it is for. */
 export interface Pause {
   readonly until: number;
   readonly delayMs: number;
+  /** A keyed fingerprint of the rejected credentials: a pause never outlives a fix of them. */
+  readonly credentials: KeyedDigest;
 }
 
 /**
- * The doubling pause on logins after iCG rejects the credentials (or refuses a token it has just
- * issued): base, 2×base, 4×base … up to max. Shared by every instance through its stored form, so
- * the whole deployment stops sending iCG logins that will fail and lock the merchant's account.
+ * The doubling pause on logins after iCG rejects the credentials at /Login: base, 2×base, 4×base …
+ * up to max. Shared by every instance through its stored form, so the whole deployment stops sending
+ * iCG logins that will fail and lock the merchant's account; bound to the credentials that were
+ * rejected, so a restart or reload with other credentials logs in at once.
  */
 export class LoginBackoff {
   #pause: Pause | null = null;
@@ -30,27 +34,30 @@ export class LoginBackoff {
     return Math.max(1, Math.ceil(((this.#pause?.until ?? this.clock.now()) - this.clock.now()) / 1000));
   }
 
-  /** Starts the next pause (doubling the last) and returns its stored form and how long Redis should keep it. */
-  enter(): { pause: Pause; raw: string; ttlMs: number } {
+  /** Starts the next pause for these credentials (doubling the last) and returns its stored form and how long Redis should keep it. */
+  enter(credentials: KeyedDigest): { pause: Pause; raw: string; ttlMs: number } {
     const delayMs = nextBackoffMs(this.#pause?.delayMs ?? null, this.baseMs, this.maxMs);
-    const pause = { until: this.clock.now() + delayMs, delayMs };
+    const pause = { until: this.clock.now() + delayMs, delayMs, credentials };
     this.#pause = pause;
     // The record outlives the pause so the next rejection anywhere knows to double it.
     return { pause, raw: JSON.stringify(pause), ttlMs: delayMs + this.maxMs };
   }
 
-  /** Adopts a pause another instance stored (a missing or unreadable record changes nothing). */
-  adopt(raw: string | null): void {
+  /** Adopts a pause another instance stored, if it is for the credentials `isCurrent` recognises. */
+  adopt(raw: string | null, isCurrent: (credentials: KeyedDigest) => boolean): void {
     if (raw === null) return;
     try {
       const parsed = JSON.parse(raw) as Partial<Pause>;
-      if (typeof parsed.until === 'number' && typeof parsed.delayMs === 'number') this.#pause = { until: parsed.until, delayMs: parsed.delayMs };
+      const credentials = parsed.credentials;
+      if (typeof parsed.until !== 'number' || typeof parsed.delayMs !== 'number' || typeof credentials?.kid !== 'string' || typeof credentials.mac !== 'string')
+        return;
+      if (isCurrent(credentials)) this.#pause = { until: parsed.until, delayMs: parsed.delayMs, credentials };
     } catch {
       this.#pause = null;
     }
   }
 
-  /** A login succeeded: no pause, and the next rejection starts from base again. True when there was one to clear. */
+  /** A login succeeded, or the credentials changed: no pause, and the next rejection starts from base again. True when there was one to clear. */
   clear(): boolean {
     const had = this.#pause !== null;
     this.#pause = null;

@@ -51,7 +51,17 @@ export function parseRecord(raw: string | null): TokenRecord | null {
  */
 export function storedLifetimeMs(token: StoredToken, now: number): number {
   const remaining = token.expiresAt - now;
-  return token.refreshToken === null ? remaining : remaining + Math.min(Math.max(remaining, 0), 86_400_000);
+  // A short-lived token's record outlives it until the next login is allowed, so every instance waits for that.
+  const untilNextLogin = isShortLived(token) ? token.issuedAt + SHORT_TOKEN_LOGIN_INTERVAL_MS - now : 0;
+  return Math.max(untilNextLogin, token.refreshToken === null ? remaining : remaining + Math.min(Math.max(remaining, 0), 86_400_000));
+}
+
+/** Tokens that live less than this are kept until they expire, but logins for them happen at most once per this long. */
+export const SHORT_TOKEN_LOGIN_INTERVAL_MS = 30_000;
+
+/** A token living less than SHORT_TOKEN_LOGIN_INTERVAL_MS (iCG's expires_in was tiny). */
+export function isShortLived(token: StoredToken): boolean {
+  return token.expiresAt - token.issuedAt < SHORT_TOKEN_LOGIN_INTERVAL_MS;
 }
 
 /** The keys of one merchant's shared token: one hash tag, so a Redis Cluster keeps them on one slot. */
@@ -59,12 +69,22 @@ export interface TokenKeys {
   readonly token: string;
   readonly lock: string;
   readonly backoff: string;
+  /** Set for a few seconds after iCG refuses a token: logins then need the refusal-login gate. */
+  readonly refused: string;
+  /** Taken by the one login allowed per few seconds after a refusal, deployment-wide. */
+  readonly refusalLogin: string;
 }
 
 /** One token per (client id, username): merchants sharing a Redis never share a token. */
 export function tokenKeys(clientId: Secret, username: Secret): TokenKeys {
   const id = createHash('sha256').update(`${clientId.reveal()}\0${username.reveal()}`).digest('hex').slice(0, 16);
-  return { token: `token:{${id}}`, lock: `token-lock:{${id}}`, backoff: `login-backoff:{${id}}` };
+  return {
+    token: `token:{${id}}`,
+    lock: `token-lock:{${id}}`,
+    backoff: `login-backoff:{${id}}`,
+    refused: `token-refused:{${id}}`,
+    refusalLogin: `refusal-login:{${id}}`,
+  };
 }
 
 /**
@@ -115,6 +135,21 @@ export class TokenStore {
     const ttlMs = record.token.expiresAt - now;
     if (ttlMs <= 0) return Promise.resolve();
     return this.trouble.tolerate('token', () => this.state.setIfAbsent(this.keys.token, record.raw, ttlMs));
+  }
+
+  /** Notes that iCG refused a token: for `ttlMs`, logins need the refusal-login gate. Throws StateUnavailable. */
+  async markRefused(ttlMs: number): Promise<void> {
+    await this.state.set(this.keys.refused, '1', ttlMs);
+  }
+
+  /** Whether iCG refused a token in the last few seconds. Throws StateUnavailable. */
+  async wasRefused(): Promise<boolean> {
+    return (await this.state.get(this.keys.refused)) !== null;
+  }
+
+  /** True when this caller may make the one login allowed after a refusal for `ttlMs`. Throws StateUnavailable. */
+  tryRefusalLogin(ttlMs: number): Promise<boolean> {
+    return this.state.setIfAbsent(this.keys.refusalLogin, '1', ttlMs);
   }
 
   writeBackoff(raw: string, ttlMs: number): Promise<void> {

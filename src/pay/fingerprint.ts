@@ -1,11 +1,31 @@
 import { createHash } from 'node:crypto';
+import type { Keyring, KeyedDigest } from '../keyring';
+import type { InvoiceId } from './invoice-id';
+import type { PayBody } from './pay-body';
 
 /**
- * A digest of what a pay asks for: the invoice id and the body with object keys sorted, so the same
- * request sent again (even re-serialised by another client library) matches, and any change of
- * invoice, amount or card does not. It is stored instead of the body: no card data at rest.
+ * What a pay asks for, keyed: an HMAC over the canonical invoice id and the body bytes as received,
+ * so the same request sent again matches and any change of invoice, amount or card does not. It is
+ * stored instead of the body, and without the key it reveals nothing (a plain hash of a body holding a
+ * card number could be brute-forced from the card's first six and last four digits).
  */
-export function requestFingerprint(invoiceId: string, body: unknown): string {
+export function requestFingerprint(keyring: Keyring, invoice: InvoiceId, body: PayBody): KeyedDigest {
+  return keyring.sign('pay', invoice.canonical, body.bytes);
+}
+
+/**
+ * Whether a stored fingerprint is this request's. Records from before keyed fingerprints hold a plain
+ * SHA-256 of the invoice id as sent and the body with its keys sorted; they still replay.
+ */
+export function isSameRequest(stored: unknown, keyring: Keyring, invoice: InvoiceId, body: PayBody): boolean {
+  if (typeof stored === 'string') return stored === legacyFingerprint(invoice.asSent, body.fields);
+  if (typeof stored !== 'object' || stored === null) return false;
+  const { kid, mac } = stored as Partial<KeyedDigest>;
+  return typeof kid === 'string' && typeof mac === 'string' && keyring.verify({ kid, mac }, 'pay', invoice.canonical, body.bytes);
+}
+
+/** The fingerprint an earlier version stored: SHA-256 of the invoice id and the body with object keys sorted. */
+export function legacyFingerprint(invoiceId: string, body: unknown): string {
   return createHash('sha256').update(invoiceId).update('\n').update(canonicalJson(body)).digest('hex');
 }
 

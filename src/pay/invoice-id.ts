@@ -6,15 +6,45 @@ import { InvalidRequest } from '../errors';
  */
 export const INVOICE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The answer to any unacceptable invoice id, including one the router could not percent-decode. */
-export function invalidInvoiceId(): InvalidRequest {
-  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"', [
-    { pointer: '/invoiceId', detail: `must match ${INVOICE_ID_PATTERN.source}` },
-  ]);
+/** iCG's SDK declares the Pay invoice id a 32-bit int: an all-digit id above this names no invoice. */
+export const MAX_NUMERIC_INVOICE_ID = 2_147_483_647;
+
+const GUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/** An invoice id: as the client sent it (what is forwarded to iCG) and in its one canonical form (what everything keyed by invoice uses). */
+export interface InvoiceId {
+  readonly asSent: string;
+  readonly canonical: string;
 }
 
-/** Throws InvalidRequest unless `value` is an acceptable invoice id. */
-export function parseInvoiceId(value: unknown): string {
+/** The answer to any unacceptable invoice id, including one the router could not percent-decode. */
+export function invalidInvoiceId(detail = `must match ${INVOICE_ID_PATTERN.source}`): InvalidRequest {
+  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"; an all-digit id at most 2147483647', [{ pointer: '/invoiceId', detail }]);
+}
+
+/**
+ * The one form of an invoice id that locks, budgets, holds, fingerprints and logs use: iCG binds the
+ * id as an integer (so `962`, `0962` and `00962` are one invoice) and GUIDs case-insensitively. All-digit
+ * ids lose their leading zeros; GUIDs become lower case with hyphens (also when sent without); any other
+ * id is kept as sent.
+ */
+export function canonicalInvoiceId(id: string): string {
+  if (/^\d+$/.test(id)) return id.replace(/^0+(?=\d)/, '');
+  if (GUID.test(id)) {
+    const hex = id.replace(/-/g, '').toLowerCase();
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+  return id;
+}
+
+/**
+ * Throws InvalidRequest unless `value` is an acceptable invoice id: the allow-list, and for an
+ * all-digit id iCG's int range (which also keeps card numbers out of invoice ids).
+ */
+export function parseInvoiceId(value: unknown): InvoiceId {
   if (typeof value !== 'string' || !INVOICE_ID_PATTERN.test(value)) throw invalidInvoiceId();
-  return value;
+  const canonical = canonicalInvoiceId(value);
+  if (/^\d+$/.test(canonical) && (canonical.length > 10 || Number(canonical) > MAX_NUMERIC_INVOICE_ID))
+    throw invalidInvoiceId(`an all-digit invoice id must be at most ${MAX_NUMERIC_INVOICE_ID} (iCG's invoice number is a 32-bit integer)`);
+  return { asSent: value, canonical };
 }

@@ -1,11 +1,18 @@
+import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidRequest, type FieldError } from '../errors';
+import { escapePointer, scanJson } from './json-scan';
+
+/** A validated pay body: the bytes as received (what is forwarded and fingerprinted) and a parsed view to read fields from. */
+export interface PayBody {
+  readonly bytes: Buffer;
+  readonly fields: Readonly<Record<string, unknown>>;
+  /** `Amount` as the client wrote it (e.g. "12.50"), for the journal. */
+  readonly amount: string;
+}
 
 const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
-const money = z
-  .number({ message: 'must be a number' })
-  .refine((value) => Math.abs(Math.round(value * 100) - value * 100) < 1e-6, 'must have at most two decimal places')
-  .refine((value) => value <= 1_000_000_000, 'must not exceed 1000000000');
+const money = z.number({ message: 'must be a number' }).refine((value) => value <= 1_000_000_000, 'must not exceed 1000000000');
 const objectOrArray = z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())], { message: 'must be an object or an array' });
 
 /**
@@ -26,6 +33,10 @@ const KNOWN_FIELDS = {
   imetadata: objectOrArray.nullish(),
 } as const;
 
+/** Money fields, checked on their JSON text: a float would round 12.500000000000001 to two decimals. */
+const MONEY_FIELDS = ['amount', 'cashbackamount'] as const;
+const PLAIN_DECIMAL = /^-?\d+(\.\d{1,2})?$/;
+
 const REQUIRED = new Set(['amount', 'type']);
 
 /** The canonical spelling of each known field, for messages. */
@@ -44,69 +55,42 @@ const SPELLING: Record<string, string> = {
 };
 
 /**
- * Validates a pay body by meaning: a JSON object with a positive Amount (at most two decimals) and a
- * Type, known fields of the right kind, no field spelled twice in different case. Returns the body
- * as sent (original spellings, unknown fields kept) or throws InvalidRequest listing every problem.
+ * Validates a pay body by meaning, on the bytes received: UTF-8 JSON whose top level is an object, no
+ * field repeated in any letter case at any depth, a positive Amount written with at most two decimals
+ * (no exponent), a Type, and the known fields of the right kind. The bytes are what is forwarded, so
+ * nothing is re-serialised (a 17-digit number or 1e400 reaches iCG exactly as sent). Throws
+ * InvalidRequest listing every problem.
  */
-export function parsePayBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InvalidRequest('The request body must be a JSON object', [{ pointer: '', detail: 'must be a JSON object' }]);
-  }
-  if (nestingDepth(body) > MAX_DEPTH) {
-    throw new InvalidRequest(`The request body nests deeper than ${MAX_DEPTH} levels`, [
-      { pointer: '', detail: `must not nest deeper than ${MAX_DEPTH} levels` },
-    ]);
-  }
-  const record = body as Record<string, unknown>;
+export function parsePayBody(bytes: Buffer): PayBody {
+  if (!isUtf8(bytes)) throw new InvalidRequest('The request body is not valid UTF-8');
+  const text = bytes.toString('utf8');
+  const scan = scanJson(text);
+  if ('pointer' in scan) throw new InvalidRequest(scan.pointer === '' ? `The request body ${scan.detail}` : 'The request body is not acceptable JSON', [scan]);
+  const record = JSON.parse(text) as Record<string, unknown>;
   const errors: FieldError[] = [];
-  const seen = new Map<string, string>();
-  for (const key of Object.keys(record)) {
-    const lower = key.toLowerCase();
-    const earlier = seen.get(lower);
-    if (earlier !== undefined)
-      errors.push({ pointer: `/${escapePointer(key)}`, detail: `duplicates "${escapeText(earlier)}" (field names are case-insensitive)` });
-    else seen.set(lower, key);
-  }
+  const spellings = new Map(Object.keys(record).map((key) => [key.toLowerCase(), key]));
   for (const [lower, schema] of Object.entries(KNOWN_FIELDS)) {
-    const key = seen.get(lower);
+    const key = spellings.get(lower);
     if (key === undefined) {
       if (REQUIRED.has(lower)) errors.push({ pointer: `/${SPELLING[lower] ?? lower}`, detail: 'is required' });
       continue;
     }
     const result = schema.safeParse(record[key]);
     if (!result.success) {
-      for (const issue of result.error.issues) {
+      for (const issue of result.error.issues)
         errors.push({ pointer: `/${[key, ...issue.path.map(String)].map(escapePointer).join('/')}`, detail: issue.message });
-      }
+    }
+  }
+  for (const field of MONEY_FIELDS) {
+    const written = scan.topLevelNumbers.get(field);
+    const key = spellings.get(field);
+    if (written !== undefined && key !== undefined && !PLAIN_DECIMAL.test(written)) {
+      errors.push({
+        pointer: `/${escapePointer(key)}`,
+        detail: /[eE]/.test(written) ? 'must be a plain decimal number (no exponent)' : 'must have at most two decimal places',
+      });
     }
   }
   if (errors.length > 0) throw new InvalidRequest('The payment request has invalid fields', errors);
-  return record;
-}
-
-/** Deeper JSON than any payment needs; it would also overflow the stack of every recursive serialiser. */
-const MAX_DEPTH = 32;
-
-/** How deeply arrays and objects nest in `value`, measured without recursion (the input is hostile). */
-function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const pending: [unknown, number][] = [[value, 1]];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [node, depth] = next;
-    if (typeof node !== 'object' || node === null) continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > MAX_DEPTH) return deepest;
-    for (const child of Object.values(node)) pending.push([child, depth + 1]);
-  }
-  return deepest;
-}
-
-/** RFC 6901 escaping for a JSON pointer segment. */
-function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-/** Field names are caller input: keep them short in our messages. */
-function escapeText(value: string): string {
-  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
+  return { bytes, fields: record, amount: scan.topLevelNumbers.get('amount') ?? '' };
 }

@@ -1,22 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import { problemAnswer, type Answer } from '../answer';
-import { maskCardNumbers, SensitiveValues } from '../cardholder-data';
-import { Conflict, IdempotencyKeyReused, UpstreamFailure } from '../errors';
+import { maskedInstrument, SensitiveValues } from '../cardholder-data';
+import { systemClock, type Clock } from '../clock';
+import { Conflict, IdempotencyKeyReused, RedisDataLost, TokenRefused, UpstreamFailure, UpstreamTimeout } from '../errors';
 import type { AnswerFilter } from '../icg/answer-filter';
 import type { IcgClient, PayReply } from '../icg/client';
 import type { TokenManager } from '../icg/token-manager';
+import type { Keyring } from '../keyring';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { requestFingerprint } from './fingerprint';
-import type { IdempotencyStore, Reservation } from './idempotency';
+import type { DataLossGuard } from '../state/data-loss';
+import { isSameRequest, requestFingerprint } from './fingerprint';
+import { keyHash, type IdempotencyStore, type Reservation } from './idempotency';
 import type { InFlightPays } from './in-flight-pays';
-import type { InvoiceLocks, ReleaseLock } from './invoice-locks';
+import type { InvoiceGuard, InvoicePay } from './invoice-guard';
+import type { InvoiceId } from './invoice-id';
+import type { Journal, JournalEntry, Outcome } from './journal';
+import { outcomeOf, referencesOf, type StatusMapping } from './outcome';
+import type { PayBody } from './pay-body';
 
 /** A pay request as the HTTP layer hands it over: parsed and validated, nothing of HTTP left. */
 export interface PayRequest {
-  /** Allow-listed, as the client sent it. */
-  readonly invoiceId: string;
-  /** The validated JSON body. */
-  readonly body: Readonly<Record<string, unknown>>;
+  readonly invoice: InvoiceId;
+  readonly body: PayBody;
   readonly idempotencyKey: string | undefined;
   readonly requestId: string;
   /** Aborted when the client has gone away. */
@@ -29,6 +35,8 @@ export interface PayRequest {
 export interface PayResult {
   readonly answer: Answer;
   readonly isReplay: boolean;
+  /** The journal entry of a pay that was sent (absent for a replay). */
+  readonly payment?: JournalEntry;
   /** iCG's status (absent when it gave none: timeout, connection lost) and how long the pay took there. */
   readonly upstream?: { readonly status?: number; readonly durationMs: number };
   /** The problem type slug of an answer that is a problem. */
@@ -47,59 +55,113 @@ export interface PayInvoiceDeps {
   readonly icg: IcgClient;
   readonly tokens: TokenManager;
   readonly answerFilter: AnswerFilter;
+  readonly keyring: Keyring;
   readonly idempotency: IdempotencyStore;
-  readonly locks: InvoiceLocks;
+  readonly invoices: InvoiceGuard;
+  readonly journal: Journal;
+  readonly dataLoss: DataLossGuard | null;
   readonly inFlight: InFlightPays;
+  readonly statuses: StatusMapping;
+  /** PAY_DEADLINE_MS: the longest a whole pay may take. */
+  readonly deadlineMs: number;
+  /** ICG_TIMEOUT_MS: the longest one call to iCG may take. */
+  readonly callTimeoutMs: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly clock?: Clock;
+}
+
+/** A pay that was sent to iCG, before it is settled. */
+interface Sent {
+  readonly result: PayResult;
+  readonly outcome: Outcome;
+  readonly references: { transactionId?: string; confirmationCode?: string };
 }
 
 /**
- * Pays one invoice through iCG, at most once per Idempotency-Key and one at a time per invoice:
+ * Pays one invoice through iCG, at most once per Idempotency-Key and per invoice:
  *
- * 1. the key is reserved (or its stored answer replayed, or the request refused: in flight, reused);
- * 2. one attempt of the invoice's budget is spent;
- * 3. the invoice lock is taken;
- * 4. the pay is sent with the shared token, and once more with a new token after a 401;
- * 5. the answer, or a failure that may have charged (timeout, 5xx, unreadable), is stored under the key.
+ * 1. nothing is admitted while Redis is recovering from a data loss;
+ * 2. the key is reserved (or its stored answer replayed, or the request refused: in flight, reused);
+ * 3. one attempt of the invoice's budget is spent;
+ * 4. the invoice is locked, and held (`pending`), and the pay journalled, before anything is sent;
+ * 5. the pay is sent with the shared token, and once more with a replacement after a 401, within the deadline;
+ * 6. the outcome settles everything: the answer stored under the key, the invoice released or, when the
+ *    outcome is unknown, held; the journal entry finished.
  *
- * Every error thrown from here means nothing can have been charged, so the key is freed for a retry.
+ * Every error thrown from here means nothing can have been charged, so the key and the invoice are freed.
  */
 export class PayInvoice {
-  constructor(private readonly deps: PayInvoiceDeps) {}
+  readonly #clock: Clock;
+
+  constructor(private readonly deps: PayInvoiceDeps) {
+    this.#clock = deps.clock ?? systemClock;
+  }
 
   async pay(request: PayRequest): Promise<PayResult> {
-    const reserved = await this.#reserveKey(request);
+    const deadline = this.#clock.now() + this.deps.deadlineMs;
+    this.#refuseDuringDataLoss();
+    const paymentId = randomUUID();
+    const reserved = await this.#reserveKey(request, paymentId);
     if ('answer' in reserved) return reserved;
-    const reservation = reserved.reservation;
+    const { reservation } = reserved;
     const endInFlight = this.deps.inFlight.begin();
-    let release: ReleaseLock | null = null;
+    let invoicePay: InvoicePay | null = null;
+    let entry: JournalEntry | null = null;
     try {
       await request.spendInvoiceBudget();
       // Nobody would hear the answer (and a retry may already be on its way): send nothing.
       if (request.signal.aborted) throw new ClientLeft();
-      release = await this.#lockInvoice(request.invoiceId);
-      const result = await this.#forward(request);
-      // The release and the stored answer leave in the same tick (one round trip when pipelined), so a
-      // client paying again at once meets neither. The answer waits for the record, not for the release:
-      // a release that fails leaves a lock that expires by itself.
-      const released = release();
-      await reservation?.complete(result.answer);
-      await released;
-      return result;
+      invoicePay = await this.deps.invoices.begin(request.invoice, paymentId, request.requestId);
+      entry = await this.deps.journal.begin({
+        id: paymentId,
+        requestId: request.requestId,
+        invoiceId: request.invoice.canonical,
+        ...(request.idempotencyKey === undefined ? {} : { keyHash: keyHash(request.idempotencyKey) }),
+        amount: request.body.amount,
+        ...optional('instrument', maskedInstrument(request.body.fields)),
+      });
+      const sent = await this.#send(request, deadline);
+      // The invoice's release and the stored answer leave in the same tick (one round trip when
+      // pipelined), so a client paying again at once meets neither the lock nor an in-flight key.
+      const settled = invoicePay.settle(sent.outcome === 'unknown' ? 'unknown' : 'known');
+      await reservation?.complete(sent.result.answer);
+      await settled;
+      const payment = await this.deps.journal.finish(entry, sent.outcome, { ...sent.references, ...upstreamOf(sent.result) });
+      return { ...sent.result, payment };
     } catch (error) {
-      await reservation?.abandon();
+      await Promise.all([reservation?.abandon(), invoicePay?.abandon()]);
+      // A pay iCG refused with 401 twice was seen by iCG and not charged; anything else here never reached it.
+      if (entry) await this.deps.journal.finish(entry, error instanceof TokenRefused ? 'rejected' : 'not_sent');
       throw error;
     } finally {
-      void release?.();
       endInFlight();
     }
   }
 
+  #refuseDuringDataLoss(): void {
+    const leftMs = this.deps.dataLoss?.quarantineLeftMs ?? 0;
+    if (leftMs > 0) {
+      throw new RedisDataLost(
+        'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
+        {
+          retryAfterSeconds: Math.ceil(leftMs / 1000),
+        },
+      );
+    }
+  }
+
   /** A replayed result, or the reservation this request holds (undefined without a key). */
-  async #reserveKey(request: PayRequest): Promise<PayResult | { reservation: Reservation | undefined }> {
+  async #reserveKey(request: PayRequest, paymentId: string): Promise<PayResult | { reservation: Reservation | undefined }> {
     if (request.idempotencyKey === undefined) return { reservation: undefined };
-    const admission = await this.deps.idempotency.admit(request.idempotencyKey, requestFingerprint(request.invoiceId, request.body));
+    const { keyring } = this.deps;
+    const fingerprint = requestFingerprint(keyring, request.invoice, request.body);
+    const admission = await this.deps.idempotency.admit(
+      request.idempotencyKey,
+      fingerprint,
+      (stored) => isSameRequest(stored, keyring, request.invoice, request.body),
+      paymentId,
+    );
     switch (admission.kind) {
       case 'new':
         return { reservation: admission.reservation };
@@ -120,64 +182,70 @@ export class PayInvoice {
    */
   #relayable(answer: Answer, request: PayRequest): Answer {
     if (answer.contentType !== 'application/json') return answer;
-    return { ...answer, body: this.deps.answerFilter.filter(answer.body, SensitiveValues.of(request.body)) };
-  }
-
-  async #lockInvoice(invoiceId: string): Promise<ReleaseLock> {
-    const release = await this.deps.locks.acquire(invoiceId);
-    if (release) return release;
-    this.deps.metrics.inFlightConflicts.inc({ guard: 'invoice' });
-    throw new Conflict('Another payment for this invoice is in progress; wait for its result before trying again', { retryAfterSeconds: 1 });
+    return { ...answer, body: this.deps.answerFilter.filter(answer.body, SensitiveValues.of(request.body.fields)) };
   }
 
   /**
-   * Sends the pay and turns what iCG said into the answer to give. A failure that may have charged
-   * becomes a problem answer (stored under the key like any final answer, so a retry replays it
-   * instead of paying again); any other failure is thrown.
+   * Sends the pay and turns what iCG said into the answer to give and the outcome to record. A failure
+   * that may have charged becomes an `outcome-unknown` problem answer (stored under the key like any
+   * final answer, so a retry replays it instead of paying again); any other failure is thrown.
    */
-  async #forward(request: PayRequest): Promise<PayResult> {
+  async #send(request: PayRequest, deadline: number): Promise<Sent> {
     const started = process.hrtime.bigint();
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     try {
-      const reply = await this.#payWithToken(request);
-      this.deps.logger.debug(
-        {
-          event: 'icg_pay',
-          requestId: request.requestId,
-          invoiceId: maskCardNumbers(request.invoiceId),
-          upstreamStatus: reply.status,
-          isKeyed: request.idempotencyKey !== undefined,
-        },
-        'iCG answered the pay',
-      );
+      const reply = await this.#payWithToken(request, deadline);
       // Only iCG's documented fields, scrubbed of cardholder data, are relayed, stored and logged.
-      const body = this.deps.answerFilter.filter(reply.body, SensitiveValues.of(request.body));
+      const body = this.deps.answerFilter.filter(reply.body, SensitiveValues.of(request.body.fields));
+      const answer: Answer = { status: reply.status, contentType: 'application/json', body };
       return {
-        answer: { status: reply.status, contentType: 'application/json', body },
-        isReplay: false,
-        upstream: { status: reply.status, durationMs: elapsedMs() },
+        result: { answer, isReplay: false, upstream: { status: reply.status, durationMs: elapsedMs() } },
+        outcome: outcomeOf(reply, this.deps.statuses),
+        references: referencesOf(reply),
       };
     } catch (error) {
       if (!(error instanceof UpstreamFailure && error.mayHaveCharged)) throw error;
       const upstream = error.upstreamStatus === undefined ? { durationMs: elapsedMs() } : { status: error.upstreamStatus, durationMs: elapsedMs() };
-      return { answer: problemAnswer(error, request.requestId, `/pay/${request.invoiceId}`), isReplay: false, upstream, problem: error.slug };
+      const answer = problemAnswer(error, request.requestId, `/pay/${request.invoice.asSent}`);
+      return { result: { answer, isReplay: false, upstream, problem: error.slug }, outcome: 'unknown', references: {} };
     }
   }
 
   /**
-   * The pay with the shared token. When iCG answers 401 the token is dropped (only if it is still the
-   * stored one), a valid token is fetched and the pay is sent ONCE more: a 401 means iCG refused the
-   * pay before acting on it, so this retry cannot charge twice. No other answer is retried.
+   * The pay with the shared token. When iCG answers 401 the token is replaced (a newer one, or one
+   * login the deployment allows after a refusal) and the pay is sent ONCE more: a 401 means iCG refused
+   * the pay before acting on it, so this retry cannot charge twice. A second 401 fails this pay alone.
+   * No call starts unless a whole ICG_TIMEOUT_MS fits before the deadline.
    */
-  async #payWithToken(request: PayRequest): Promise<PayReply> {
+  async #payWithToken(request: PayRequest, deadline: number): Promise<PayReply> {
     const { icg, tokens } = this.deps;
-    const held = await tokens.getToken();
-    const first = await icg.payInvoice(request.invoiceId, request.body, held.token, request.requestId);
+    const held = await tokens.getToken(deadline);
+    const first = await icg.payInvoice(request.invoice.asSent, request.body.bytes, held.token, this.#requestIdBefore(deadline, request));
     if (first.status !== 401) return first;
-    const refusedAt = await tokens.invalidate(held);
-    const renewed = await tokens.getToken();
-    const second = await icg.payInvoice(request.invoiceId, request.body, renewed.token, request.requestId);
+    const renewed = await tokens.replaceRefused(held, deadline);
+    const second = await icg.payInvoice(request.invoice.asSent, request.body.bytes, renewed.token, this.#requestIdBefore(deadline, request));
     if (second.status !== 401) return second;
-    throw await tokens.refuse(renewed, refusedAt);
+    this.deps.metrics.tokenInvalidations.inc();
+    this.deps.logger.warn({ event: 'icg_token_refused', requestId: request.requestId }, 'iCG refused a fresh access token for this pay; the pay fails alone');
+    throw new TokenRefused('iCG refused the access token for this payment twice; nothing was charged. Retry shortly', { retryAfterSeconds: 5 });
   }
+
+  /** The request id to send, once it is sure a whole call fits before the deadline (else nothing is sent). */
+  #requestIdBefore(deadline: number, request: PayRequest): string {
+    if (deadline - this.#clock.now() < this.deps.callTimeoutMs)
+      throw new UpstreamTimeout('the pay could not be sent within its deadline; nothing was sent', { retryAfterSeconds: 1 });
+    return request.requestId;
+  }
+}
+
+function upstreamOf(result: PayResult): { upstreamStatus?: number; durationMs?: number } {
+  return {
+    ...optional('upstreamStatus', result.upstream?.status),
+    ...optional('durationMs', result.upstream ? Math.round(result.upstream.durationMs) : undefined),
+  };
+}
+
+/** `{ [name]: value }`, or nothing when value is null or undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(name: K, value: V | null | undefined): { [P in K]?: V } {
+  return value === null || value === undefined ? {} : ({ [name]: value } as { [P in K]?: V });
 }

@@ -1,24 +1,30 @@
 /* eslint-disable @typescript-eslint/require-await -- an async interface implemented synchronously: running one callback at a time is what makes these operations atomic */
-import type { SharedState } from './shared-state';
+import { StateFull, type BeginResult, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 interface Entry {
   value: string;
   expiresAt: number;
 }
 
-/** How often expired entries are swept, so a long-running sandbox does not grow without bound. */
+/** How often expired entries are swept, so a long-running process does not grow without bound. */
 const SWEEP_INTERVAL_MS = 30_000;
 
 /**
  * SharedState inside one process. Atomic because JavaScript runs one callback at a time; shared by
  * nothing else, so it only serves a single instance (sandbox without Redis) or a degraded fallback.
+ * At most `maxEntries` live keys: a write that would add one more is refused (StateFull) rather than
+ * evicting another, which would silently drop a lock or a hold. It never loses data, so there is no
+ * epoch to check.
  */
 export class MemoryState implements SharedState {
   readonly kind = 'memory';
   readonly #entries = new Map<string, Entry>();
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxEntries = Number.POSITIVE_INFINITY,
+  ) {
     this.#sweeper = setInterval(() => {
       this.#sweep();
     }, SWEEP_INTERVAL_MS);
@@ -34,31 +40,55 @@ export class MemoryState implements SharedState {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.#write(key, value, ttlMs);
   }
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+  async setIfAbsent(key: string, value: string, ttlMs: number | null): Promise<boolean> {
     if (this.#read(key) !== null) return false;
-    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.#write(key, value, ttlMs ?? Number.POSITIVE_INFINITY);
     return true;
   }
 
-  async setIfAbsentOrGet(key: string, value: string, ttlMs: number): Promise<string | null> {
+  async reserve(key: string, value: string, ttlMs: number): Promise<ReserveResult> {
     const existing = this.#read(key);
-    if (existing !== null) return existing;
-    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
-    return null;
+    if (existing !== null) return { kind: 'exists', value: existing };
+    this.#write(key, value, ttlMs);
+    return { kind: 'created' };
+  }
+
+  async beginInvoicePay(
+    keys: InvoiceKeys,
+    owner: string,
+    lockTtlMs: number,
+    pendingHold: { readonly value: string; readonly ttlMs: number } | null,
+  ): Promise<BeginResult> {
+    if (this.#read(keys.lock) !== null) return { kind: 'locked' };
+    const hold = this.#read(keys.hold);
+    if (hold !== null) return { kind: 'held', hold };
+    if (pendingHold && this.#isNew(keys.hold) && this.#entries.size + 2 > this.maxEntries) throw new StateFull();
+    this.#write(keys.lock, owner, lockTtlMs);
+    if (pendingHold) this.#write(keys.hold, pendingHold.value, pendingHold.ttlMs);
+    return { kind: 'begun' };
+  }
+
+  async settleInvoicePay(
+    keys: InvoiceKeys,
+    owner: string,
+    paymentId: string,
+    unknownHold: { readonly value: string; readonly ttlMs: number } | null,
+  ): Promise<void> {
+    if (this.#read(keys.lock) === owner) this.#entries.delete(keys.lock);
+    if (unknownHold) {
+      this.#entries.set(keys.hold, { value: unknownHold.value, expiresAt: this.now() + unknownHold.ttlMs });
+      return;
+    }
+    const hold = this.#read(keys.hold);
+    if (hold !== null && (JSON.parse(hold) as { payment?: unknown }).payment === paymentId) this.#entries.delete(keys.hold);
   }
 
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     if (this.#read(key) !== expected) return false;
     this.#entries.delete(key);
-    return true;
-  }
-
-  async replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
-    if (this.#read(key) !== expected) return false;
-    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
     return true;
   }
 
@@ -89,9 +119,27 @@ export class MemoryState implements SharedState {
     return undefined;
   }
 
+  /** How many keys are held now (expired ones not yet swept included). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
   /** Stops the sweeper; the map itself is garbage once the owner drops it. */
   close(): void {
     clearInterval(this.#sweeper);
+  }
+
+  #isNew(key: string): boolean {
+    return this.#read(key) === null;
+  }
+
+  /** Writes a key; adding one past the cap is refused (sweeping expired entries first). */
+  #write(key: string, value: string, ttlMs: number): void {
+    if (!this.#entries.has(key) && this.#entries.size >= this.maxEntries) {
+      this.#sweep();
+      if (this.#entries.size >= this.maxEntries) throw new StateFull();
+    }
+    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 
   #read(key: string): string | null {

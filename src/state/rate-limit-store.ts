@@ -7,8 +7,8 @@ import { StateUnavailable } from './shared-state';
 
 /**
  * A rate-limit store that counts in Redis (one limit across every instance) and, when Redis cannot
- * answer, either counts in this process (`open`: each instance enforces the limit on its own, so the
- * effective limit is at most N× while Redis is down) or refuses with 503 (`closed`). It never waits on
+ * answer, either counts in this process (`local`: each instance enforces the limit on its own, so the
+ * effective limit is at most N× while Redis is down) or refuses with 503 (`refuse`). It never waits on
  * a dead Redis: the client has no offline queue, so a failing call fails at once.
  */
 export class FailoverStore implements Store {
@@ -19,7 +19,7 @@ export class FailoverStore implements Store {
   constructor(
     private readonly shared: RedisStore,
     private readonly local: MemoryStore,
-    private readonly onRedisDown: 'open' | 'closed',
+    private readonly onRedisDown: 'local' | 'refuse',
     private readonly trouble: RedisTrouble,
     private readonly name: string,
   ) {}
@@ -73,7 +73,7 @@ export class FailoverStore implements Store {
         throw error;
       }
     };
-    if (this.onRedisDown === 'closed')
+    if (this.onRedisDown === 'refuse')
       return this.trouble.refuse(
         'rate_limit',
         shared,
@@ -91,7 +91,7 @@ export function rateLimitStore(
   name: string,
   redis: Redis | null,
   keyPrefix: string,
-  onRedisDown: 'open' | 'closed',
+  onRedisDown: 'local' | 'refuse',
   trouble: RedisTrouble,
 ): MemoryStore | FailoverStore {
   const local = new MemoryStore();

@@ -1,14 +1,9 @@
 import type Redis from 'ioredis';
-import { LuaScript } from './lua-script';
 import type { Metrics } from '../metrics';
-import { StateUnavailable, type SharedState } from './shared-state';
+import { LuaScript } from './lua-script';
+import { EPOCH_KEY, StateUnavailable, type BeginResult, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 const DELETE_IF_EQUALS = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1);
-
-const REPLACE_IF_EQUALS = new LuaScript(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0`,
-  1,
-);
 
 const REPLACE_IF_EQUALS_OR_ABSENT = new LuaScript(
   `local current = redis.call('GET', KEYS[1])
@@ -25,12 +20,49 @@ const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(
   1,
 );
 
-const SET_IF_ABSENT_OR_GET = new LuaScript(
-  `local current = redis.call('GET', KEYS[1])
-if current then return current end
+/** The epoch check every gate script starts with: an empty ARGV means "not known yet, skip". */
+const EPOCH_CHECK = `local epoch = redis.call('GET', KEYS[#KEYS])
+if ARGV[#ARGV] ~= '' and epoch ~= ARGV[#ARGV] then
+  if epoch then return {'epoch_lost', epoch} end
+  return {'epoch_lost'}
+end`;
+
+/** KEYS: record, epoch. ARGV: value, ttl, epoch. */
+const RESERVE = new LuaScript(
+  `${EPOCH_CHECK}
+local current = redis.call('GET', KEYS[1])
+if current then return {'exists', current} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false`,
-  1,
+return {'created'}`,
+  2,
+);
+
+/** KEYS: lock, hold, epoch. ARGV: owner, lock ttl, pending hold ('' for none), hold ttl, epoch. */
+const BEGIN_INVOICE_PAY = new LuaScript(
+  `${EPOCH_CHECK}
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'locked'} end
+local hold = redis.call('GET', KEYS[2])
+if hold then return {'held', hold} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+return {'begun'}`,
+  3,
+);
+
+/** KEYS: lock, hold. ARGV: owner, payment id, unknown-outcome hold ('' for a known outcome), hold ttl. */
+const SETTLE_INVOICE_PAY = new LuaScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+local hold = redis.call('GET', KEYS[2])
+if hold then
+  local ok, decoded = pcall(cjson.decode, hold)
+  if ok and decoded.payment == ARGV[2] then redis.call('DEL', KEYS[2]) end
+end
+return 1`,
+  2,
 );
 
 /**
@@ -59,23 +91,59 @@ export class RedisState implements SharedState {
     await this.#do('set', () => this.redis.set(this.prefix + key, value, 'PX', positive(ttlMs)));
   }
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#do('set_nx', () => this.redis.set(this.prefix + key, value, 'PX', positive(ttlMs), 'NX'));
+  async setIfAbsent(key: string, value: string, ttlMs: number | null): Promise<boolean> {
+    const reply = await this.#do('set_nx', () =>
+      ttlMs === null ? this.redis.set(this.prefix + key, value, 'NX') : this.redis.set(this.prefix + key, value, 'PX', positive(ttlMs), 'NX'),
+    );
     return reply === 'OK';
   }
 
-  async setIfAbsentOrGet(key: string, value: string, ttlMs: number): Promise<string | null> {
-    const reply = await this.#do('set_nx_get', () => SET_IF_ABSENT_OR_GET.run(this.redis, [this.prefix + key], [value, positive(ttlMs)]));
-    return typeof reply === 'string' ? reply : null;
+  async reserve(key: string, value: string, ttlMs: number, epoch: string | null): Promise<ReserveResult> {
+    const reply = await this.#do('reserve', () => RESERVE.run(this.redis, [this.prefix + key, this.#epochKey()], [value, positive(ttlMs), epoch ?? '']));
+    const [kind, detail] = reply as [string, string | undefined];
+    if (kind === 'epoch_lost') return { kind, epoch: detail ?? null };
+    if (kind === 'exists' && detail !== undefined) return { kind, value: detail };
+    return { kind: 'created' };
+  }
+
+  async beginInvoicePay(
+    keys: InvoiceKeys,
+    owner: string,
+    lockTtlMs: number,
+    pendingHold: { readonly value: string; readonly ttlMs: number } | null,
+    epoch: string | null,
+  ): Promise<BeginResult> {
+    const reply = await this.#do('begin_invoice_pay', () =>
+      BEGIN_INVOICE_PAY.run(
+        this.redis,
+        [this.prefix + keys.lock, this.prefix + keys.hold, this.#epochKey()],
+        [owner, positive(lockTtlMs), pendingHold?.value ?? '', positive(pendingHold?.ttlMs ?? 1), epoch ?? ''],
+      ),
+    );
+    const [kind, detail] = reply as [string, string | undefined];
+    if (kind === 'epoch_lost') return { kind, epoch: detail ?? null };
+    if (kind === 'held') return { kind, hold: detail ?? '' };
+    if (kind === 'locked') return { kind };
+    return { kind: 'begun' };
+  }
+
+  async settleInvoicePay(
+    keys: InvoiceKeys,
+    owner: string,
+    paymentId: string,
+    unknownHold: { readonly value: string; readonly ttlMs: number } | null,
+  ): Promise<void> {
+    await this.#do('settle_invoice_pay', () =>
+      SETTLE_INVOICE_PAY.run(
+        this.redis,
+        [this.prefix + keys.lock, this.prefix + keys.hold],
+        [owner, paymentId, unknownHold?.value ?? '', positive(unknownHold?.ttlMs ?? 1)],
+      ),
+    );
   }
 
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     const reply = await this.#do('compare_and_delete', () => DELETE_IF_EQUALS.run(this.redis, [this.prefix + key], [expected]));
-    return reply === 1;
-  }
-
-  async replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#do('compare_and_set', () => REPLACE_IF_EQUALS.run(this.redis, [this.prefix + key], [expected, value, positive(ttlMs)]));
     return reply === 1;
   }
 
@@ -107,6 +175,11 @@ export class RedisState implements SharedState {
 
   async ping(): Promise<void> {
     await this.#do('ping', () => this.redis.ping());
+  }
+
+  /** Where the deployment epoch a script checks lives (one key on a single Redis). */
+  #epochKey(): string {
+    return `${this.prefix}${EPOCH_KEY}`;
   }
 
   async #do<T>(operation: string, command: () => Promise<T>): Promise<T> {

@@ -10,14 +10,33 @@ export interface SharedState {
   /** Reads several keys in one round trip. */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
-  /** SET NX PX: true when this call created the key (a lock won, a reservation made). */
-  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
-  /** Creates the key, or returns what it already holds (null when created): one atomic step. */
-  setIfAbsentOrGet(key: string, value: string, ttlMs: number): Promise<string | null>;
+  /** SET NX PX: true when this call created the key (a lock won). A null `ttlMs`: the key never expires. */
+  setIfAbsent(key: string, value: string, ttlMs: number | null): Promise<boolean>;
+  /**
+   * Creates the key, or returns what it already holds: one atomic step. With an `epoch`, first checks
+   * that Redis still holds that deployment epoch: if not, Redis lost data and nothing is written.
+   */
+  reserve(key: string, value: string, ttlMs: number, epoch: string | null): Promise<ReserveResult>;
+  /**
+   * Starts a pay of one invoice, atomically: refused while its lock is held or a hold (an earlier
+   * unknown outcome) stands; otherwise takes the lock and, when `pendingHold` is given, writes it as
+   * the hold that stands if this pay never settles. Checks the epoch like reserve().
+   */
+  beginInvoicePay(
+    keys: InvoiceKeys,
+    owner: string,
+    lockTtlMs: number,
+    pendingHold: { readonly value: string; readonly ttlMs: number } | null,
+    epoch: string | null,
+  ): Promise<BeginResult>;
+  /**
+   * Ends a pay of one invoice: releases the lock if it is still `owner`'s; then writes `unknownHold`
+   * (an outcome that may have charged: written whatever is there, so it always lands) or, for a known
+   * outcome, removes the pending hold of payment `paymentId` (never another payment's hold).
+   */
+  settleInvoicePay(keys: InvoiceKeys, owner: string, paymentId: string, unknownHold: { readonly value: string; readonly ttlMs: number } | null): Promise<void>;
   /** Deletes the key only while it still holds `expected`: releases by the owner only. */
   deleteIfEquals(key: string, expected: string): Promise<boolean>;
-  /** Replaces the key only while it still holds `expected`: a reservation completed by its owner. */
-  replaceIfEquals(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   /**
    * Writes `value` where the key holds `expected` or nothing (it vanished: Redis lost it), never over
    * anything else. Says which it was; `unchanged` when the key already holds `value` (a write re-sent
@@ -31,6 +50,33 @@ export interface SharedState {
   delete(key: string): Promise<void>;
   /** Fails when the store cannot answer: what readiness reports. */
   ping(): Promise<void>;
+}
+
+/** Redis no longer holds the deployment epoch this instance knows: it lost data. `epoch` is what it holds now. */
+export interface EpochLost {
+  readonly kind: 'epoch_lost';
+  readonly epoch: string | null;
+}
+
+export type ReserveResult = { readonly kind: 'created' } | { readonly kind: 'exists'; readonly value: string } | EpochLost;
+
+export type BeginResult = { readonly kind: 'begun' } | { readonly kind: 'locked' } | { readonly kind: 'held'; readonly hold: string } | EpochLost;
+
+/** An invoice's keys: its lock and its hold, under one hash tag (one slot in a Redis Cluster). */
+export interface InvoiceKeys {
+  readonly lock: string;
+  readonly hold: string;
+}
+
+/** The deployment epoch's key (without the prefix): see data-loss.ts. */
+export const EPOCH_KEY = 'epoch';
+
+/** The in-process store is at its cap: a new key is refused rather than another evicted. */
+export class StateFull extends Error {
+  constructor() {
+    super('the in-process fallback state is full');
+    this.name = 'StateFull';
+  }
 }
 
 /** Raised by a store that cannot answer (Redis down, command timeout); callers decide how to degrade. */

@@ -7,12 +7,13 @@
  * BENCH_SOAK_SECONDS to change the soak (default 60).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisProcess } from '../support/redis-server';
 import { drive, median, medianOf, PAY_BODY, round1, type Run } from './measure';
 import { killAll, peakRssMb, rssMb, startProcess, startScriptNodeFlags, stop, type Started } from './processes';
+import { METRICS_TOKEN, sandboxAuthorization, startProxy as startServiceProxy, startSandbox } from './servers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -35,39 +36,9 @@ async function sandboxLogins(url: string): Promise<number> {
   return ((await res.json()) as { stats: { logins: number } }).stats.logins;
 }
 
-function proxyEnv(port: number, icgUrl: string, redisUrl: string, prefix: string): Record<string, string> {
-  return {
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    ICG_AUTH_URL: icgUrl,
-    ICG_API_URL: icgUrl,
-    ICG_CLIENT_ID: 'sandbox-client',
-    ICG_USERNAME: 'sandbox-merchant',
-    ICG_PASSWORD: 'sandbox-password',
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    // Limits on (counted in Redis on every pay) but high enough never to refuse the benchmark.
-    RATE_LIMIT_MAX: '1000000',
-    RATE_LIMIT_INVOICE_MAX: '1000',
-    CORS_ORIGINS: 'https://shop.example.com',
-    LOG_LEVEL: 'info',
-  };
-}
-
 /** The service as `npm start` runs it (or with `nodeFlags` instead of the start script's). */
-async function startProxy(port: number, icgUrl: string, redisUrl: string, prefix: string, name = 'proxy', nodeFlags = NODE_FLAGS): Promise<Started> {
-  mkdirSync(RESULTS, { recursive: true });
-  const log = openSync(path.join(RESULTS, `${name}.log`), 'w');
-  return startProcess(
-    name,
-    process.execPath,
-    [...nodeFlags, path.join(ROOT, 'dist/main.js')],
-    proxyEnv(port, icgUrl, redisUrl, prefix),
-    `http://127.0.0.1:${port}`,
-    '/healthz',
-    log,
-  );
+function startProxy(icgUrl: string, redisUrl: string, prefix: string, name = 'proxy', nodeFlags = NODE_FLAGS): Promise<Started> {
+  return startServiceProxy({ root: ROOT, nodeFlags }, icgUrl, redisUrl, prefix, name, RESULTS);
 }
 
 async function startNaive(icgUrl: string, nodeFlags: readonly string[]): Promise<Started> {
@@ -110,33 +81,20 @@ async function redisRoundTripsPerPay(redisPort: number, run: () => Promise<Run>)
 }
 
 async function heapUsedMb(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const match = /^icg_bff_nodejs_heap_size_used_bytes (\S+)/m.exec(text);
   return match ? Number(match[1]) / 1024 / 1024 : Number.NaN;
 }
 
 async function main(): Promise<void> {
   const redisServer = await RedisProcess.start();
-  const sandboxPort = await freePort();
-  const sandbox = await startProcess(
-    'sandbox',
-    process.execPath,
-    [require.resolve('@icg-bff/icg-sandbox/dist/cli.js'), '--port', String(sandboxPort)],
-    {},
-    `http://127.0.0.1:${sandboxPort}`,
-    '/__sandbox/stats',
-  );
+  const sandbox = await startSandbox();
   const naive = await startNaive(sandbox.url, NODE_FLAGS);
-  const proxy = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench:');
+  const proxy = await startProxy(sandbox.url, redisServer.url, 'bench:');
   // The same two at Node's default heap settings: what the start script's flags cost in throughput.
   const naiveDefaults = await startNaive(sandbox.url, []);
-  const proxyDefaults = await startProxy(await freePort(), sandbox.url, redisServer.url, 'bench-defaults:', 'proxy-defaults', []);
-  const login = await fetch(`${sandbox.url}/Login`, {
-    method: 'POST',
-    headers: { Accept: 'application/json' },
-    body: new URLSearchParams({ grant_type: 'password', username: 'sandbox-merchant', password: 'sandbox-password', client_id: 'sandbox-client' }),
-  });
-  const directAuth = `Bearer ${((await login.json()) as { access_token: string }).access_token}`;
+  const proxyDefaults = await startProxy(sandbox.url, redisServer.url, 'bench-defaults:', 'proxy-defaults', []);
+  const directAuth = await sandboxAuthorization(sandbox.url);
   const targets = {
     direct: { url: sandbox.url, path: (n: number) => `/Invoices/d-${n}/Pay`, headers: () => ({ authorization: directAuth }) },
     naive: { url: naive.url, path: (n: number) => `/pay/n-${n}` },
@@ -203,7 +161,7 @@ async function main(): Promise<void> {
   await stop(proxy);
   await stop(naive);
   await sandboxControl(sandbox.url, 'faults', { tokenLifetimeSeconds: 3 });
-  const instances = await Promise.all([0, 1, 2].map(async (i) => startProxy(await freePort(), sandbox.url, redisServer.url, 'economy:', `economy-${i}`)));
+  const instances = await Promise.all([0, 1, 2].map((i) => startProxy(sandbox.url, redisServer.url, 'economy:', `economy-${i}`)));
   const pay = async (url: string, id: string) =>
     (await fetch(`${url}/pay/${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: PAY_BODY })).status;
   const warmedAt = Date.now();

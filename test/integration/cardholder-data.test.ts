@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
-import { requestFingerprint } from '../../src/pay/fingerprint';
+import { legacyFingerprint } from '../../src/pay/fingerprint';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomAccountNumber, randomCardNumber, randomCvv, leaksOf, TEST_ACCOUNTS, TEST_CARDS } from '../support/cardholder-data';
 import { dumpRedis } from '../support/redis-dump';
@@ -90,7 +90,7 @@ describe('cardholder data', () => {
     const redis = new Redis(testRedisUrl());
     try {
       // What the previous version wrote: its fingerprint (SHA-256 of invoice id and sorted JSON) and iCG's whole answer.
-      const fingerprint = requestFingerprint('R1', body);
+      const fingerprint = legacyFingerprint('R1', body);
       const storeKey = `${h.config.redis.keyPrefix}idempotency:${createHash('sha256').update(key).digest('hex')}`;
       const answer = {
         status: 200,

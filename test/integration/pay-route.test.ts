@@ -199,12 +199,21 @@ describe('POST /pay/:invoiceId', () => {
     expect(res.headers.get('location')).toBeNull();
   });
 
-  it('masks a card number a caller put in the path in every log line', async () => {
+  it("answers 400 for an all-digit invoice id beyond iCG's int range (a card number, say) and masks it in every log line", async () => {
     const res = await postJson(`${h.url}/pay/4111111111111111`, payBody(), { 'X-Request-Id': 'pan-in-path-1' });
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(400);
     const lines = h.logs[0]?.records().filter((r) => r['requestId'] === 'pan-in-path-1') ?? [];
     expect(lines.find((r) => r['event'] === 'request')).toMatchObject({ path: '/pay/XXXXXXXXXXXX1111' });
     expect(JSON.stringify(lines)).not.toContain('4111111111111111');
+    expect(h.icg.stats.pays).toBe(0);
+  });
+
+  it('logs an allowed invoice id as an id, even one whose digits pass the Luhn check (a timestamp)', async () => {
+    // 1732630001862 passes the Luhn check; the id is an ordinary invoice id and must be findable in the logs.
+    const res = await postJson(`${h.url}/pay/c1732630001862a`, payBody(), { 'X-Request-Id': 'timestamp-id-1' });
+    expect(res.status).toBe(200);
+    const line = h.logs[0]?.records().find((r) => r['event'] === 'request' && r['requestId'] === 'timestamp-id-1');
+    expect(line).toMatchObject({ path: '/pay/c1732630001862a', invoiceId: 'c1732630001862a' });
   });
 
   it('answers 405 for other methods on the pay route', async () => {

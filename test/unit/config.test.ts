@@ -13,6 +13,7 @@ const production = {
   ICG_USERNAME: 'merchant',
   ICG_PASSWORD: 'hunter2-the-password',
   REDIS_URL: 'redis://:redis-secret-pw@redis.internal:6379',
+  FINGERPRINT_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -45,7 +46,8 @@ describe('configuration', () => {
     expect(config.sandbox).toBe(false);
     expect(config.icg.apiUrl).toBe('https://process.icheckdev.com');
     expect(Object.isFrozen(config.icg)).toBe(true);
-    expect(config.icg.password.reveal()).toBe('hunter2-the-password');
+    expect(config.icg.credentials.password).toEqual({ value: expect.objectContaining({}) });
+    expect('value' in config.icg.credentials.password && config.icg.credentials.password.value.reveal()).toBe('hunter2-the-password');
   });
 
   it('never falls back to the sandbox or memory in production', () => {
@@ -53,6 +55,52 @@ describe('configuration', () => {
     for (const name of ['ICG_AUTH_URL', 'ICG_API_URL', 'ICG_CLIENT_ID', 'ICG_USERNAME', 'ICG_PASSWORD', 'REDIS_URL']) {
       expect(problems.some((p) => p.startsWith(`${name}:`))).toBe(true);
     }
+  });
+
+  it('requires the fingerprint keys in production, from the environment or a file, never both', () => {
+    const withoutKeys: Record<string, string> = { ...production };
+    delete withoutKeys['FINGERPRINT_KEYS'];
+    expect(problemsOf(withoutKeys)).toEqual([expect.stringMatching(/^FINGERPRINT_KEYS: is required in production/)]);
+    expect(problemsOf({ ...withoutKeys, FINGERPRINT_KEYS_FILE: '/run/secrets/keys' })).toEqual([]);
+    expect(problemsOf({ ...production, FINGERPRINT_KEYS_FILE: '/run/secrets/keys' })).toEqual([
+      expect.stringMatching(/^FINGERPRINT_KEYS: set FINGERPRINT_KEYS or FINGERPRINT_KEYS_FILE, not both/),
+    ]);
+    expect(problemsOf({ ...production, FINGERPRINT_KEYS: 'k1:c2hvcnQ=' })).toEqual([expect.stringMatching(/^FINGERPRINT_KEYS: must be id:base64secret/)]);
+  });
+
+  it('accepts credentials from files instead of the environment', () => {
+    const withoutPassword: Record<string, string> = { ...production };
+    delete withoutPassword['ICG_PASSWORD'];
+    expect(problemsOf(withoutPassword)).toEqual([expect.stringMatching(/^ICG_PASSWORD: is required in production/)]);
+    const config = loadConfig({ ...withoutPassword, ICG_PASSWORD_FILE: '/run/secrets/icg-password' });
+    expect(config.icg.credentials.password).toEqual({ file: '/run/secrets/icg-password' });
+  });
+
+  it('keeps the pay deadline long enough for a login and a pay', () => {
+    expect(problemsOf({ ...production, ICG_TIMEOUT_MS: '10000', PAY_DEADLINE_MS: '20000' })).toEqual([
+      expect.stringMatching(/^PAY_DEADLINE_MS: must be at least 2 × ICG_TIMEOUT_MS \+ 1000/),
+    ]);
+    expect(problemsOf({ ...production, ICG_TIMEOUT_MS: '10000', PAY_DEADLINE_MS: '21000' })).toEqual([]);
+  });
+
+  it('refuses a setting that was renamed rather than ignoring it', () => {
+    expect(problemsOf({ ...production, RATE_LIMIT_REDIS_DOWN: 'open' })).toEqual([expect.stringMatching(/^RATE_LIMIT_REDIS_DOWN: renamed to REDIS_DOWN_MODE/)]);
+  });
+
+  it('refuses unsafe Redis-down behaviour only by choice: refuse by default, local when asked', () => {
+    expect(loadConfig(production).redis.downMode).toBe('refuse');
+    expect(loadConfig({ ...production, REDIS_DOWN_MODE: 'local' }).redis.downMode).toBe('local');
+    expect(problemsOf({ ...production, REDIS_DOWN_MODE: 'open' })).toHaveLength(1);
+  });
+
+  it('reads the admin port as auto or a fixed number', () => {
+    expect(loadConfig(production).admin.port).toEqual({ port: 9090, isFixed: false });
+    expect(loadConfig({ ...production, ADMIN_PORT: '9100' }).admin.port).toEqual({ port: 9100, isFixed: true });
+    expect(problemsOf({ ...production, ADMIN_PORT: 'x' })).toHaveLength(1);
+  });
+
+  it("reads iCG's Status mapping case-insensitively", () => {
+    expect(loadConfig({ ...production, ICG_STATUS_APPROVED: 'Approved, Captured' }).icg.statusApproved).toEqual(['approved', 'captured']);
   });
 
   it('requires https for iCG in production, except on loopback', () => {
@@ -119,7 +167,7 @@ describe('configuration', () => {
 
   it('prints secrets as [redacted] however they are turned into text', () => {
     const config = loadConfig(production);
-    const text = `${JSON.stringify(config)} ${String(config.icg.password)} ${inspect(config, { depth: 5 })}`;
+    const text = `${JSON.stringify(config)} ${String('value' in config.icg.credentials.password ? config.icg.credentials.password.value : '')} ${inspect(config, { depth: 5 })}`;
     expect(text).not.toContain('hunter2-the-password');
     expect(text).not.toContain('redis-secret-pw');
     expect(text).toContain('[redacted]');
