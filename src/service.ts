@@ -221,8 +221,8 @@ export async function startService(config: Config, options: { logDestination?: D
   }
 
   const stores = {
-    client: rateLimitStore('client', redis, config.redis.keyPrefix, config.redis.downMode, trouble),
-    invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.redis.downMode, trouble),
+    client: rateLimitStore('client', redis, config.redis.keyPrefix, config.redis.downMode, config.redis.localStateMaxEntries, trouble),
+    invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.redis.downMode, config.redis.localStateMaxEntries, trouble),
   };
   const checkTimeoutMs = Math.min(config.icg.timeoutMs, 2000);
   const beforeScrape = async () => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import pino from 'pino';
 import { ConfigError, loadConfig } from '../config';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
@@ -69,7 +70,8 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const logger = createLogger({ logLevel: 'warn', env: 'production' });
+  // Logs go to stderr: stdout is the listing (JSON with --json).
+  const logger = createLogger({ logLevel: 'warn', env: 'production' }, pino.destination(2));
   const metrics = createMetrics();
   const redis = createRedis({ ...config.redis }, logger, metrics);
   try {

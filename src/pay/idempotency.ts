@@ -40,7 +40,8 @@ export interface Reservation {
 
 export type Admission =
   | { readonly kind: 'new'; readonly reservation: Reservation }
-  | { readonly kind: 'replay'; readonly answer: Answer }
+  /** `isFiltered`: stored by this version, whose answers were filtered before they were stored. */
+  | { readonly kind: 'replay'; readonly answer: Answer; readonly isFiltered: boolean }
   | { readonly kind: 'in_flight' }
   | { readonly kind: 'mismatch' };
 
@@ -109,7 +110,7 @@ export class IdempotencyStore {
     const existing = JSON.parse(reserved.value) as InFlightRecord | DoneRecord;
     if (!isSameRequest(existing.fingerprint)) return { kind: 'mismatch' };
     if (existing.state === 'in_flight') return { kind: 'in_flight' };
-    return { kind: 'replay', answer: existing.answer };
+    return { kind: 'replay', answer: existing.answer, isFiltered: existing.v === 2 };
   }
 
   /**

@@ -167,7 +167,7 @@ export class PayInvoice {
         return { reservation: admission.reservation };
       case 'replay':
         this.deps.metrics.idempotentReplays.inc();
-        return { answer: this.#relayable(admission.answer, request), isReplay: true };
+        return { answer: admission.isFiltered ? admission.answer : this.#relayable(admission.answer, request), isReplay: true };
       case 'in_flight':
         this.deps.metrics.inFlightConflicts.inc({ guard: 'idempotency_key' });
         throw new Conflict('A request with this Idempotency-Key is still in progress; retry when it has finished', { retryAfterSeconds: 1 });

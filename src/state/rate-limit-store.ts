@@ -1,5 +1,5 @@
 import { MemoryStore, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
-import type Redis from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { ServiceUnavailable } from '../errors';
 import type { RedisTrouble } from './redis-trouble';
@@ -18,7 +18,7 @@ export class FailoverStore implements Store {
 
   constructor(
     private readonly shared: RedisStore,
-    private readonly local: MemoryStore,
+    private readonly local: BoundedMemoryStore,
     private readonly onRedisDown: 'local' | 'refuse',
     private readonly trouble: RedisTrouble,
     private readonly name: string,
@@ -84,6 +84,55 @@ export class FailoverStore implements Store {
 }
 
 /**
+ * express-rate-limit's in-process store with a cap on the clients or invoices it tracks: a new key past
+ * the cap is refused (503) instead of growing without bound while Redis is away (unique invoice ids
+ * would otherwise cost memory per request), and no tracked key is evicted (that would reset its limit).
+ */
+export class BoundedMemoryStore implements Store {
+  readonly localKeys = true;
+  readonly #inner = new MemoryStore();
+  /** Tracked keys and when their window ends. */
+  readonly #resets = new Map<string, number>();
+
+  constructor(private readonly maxKeys: number) {}
+
+  init(options: Options): void {
+    this.#inner.init(options);
+  }
+
+  get(key: string): Promise<ClientRateLimitInfo | undefined> {
+    return this.#inner.get(key);
+  }
+
+  async increment(key: string): Promise<IncrementResponse> {
+    if (!this.#resets.has(key) && this.#resets.size >= this.maxKeys) {
+      const now = Date.now();
+      for (const [tracked, resetAt] of this.#resets) if (resetAt <= now) this.#resets.delete(tracked);
+      if (this.#resets.size >= this.maxKeys)
+        throw new ServiceUnavailable('Too many clients or invoices are being limited while our shared store is unavailable; retry shortly', {
+          retryAfterSeconds: 2,
+        });
+    }
+    const response = await this.#inner.increment(key);
+    this.#resets.set(key, response.resetTime?.getTime() ?? Date.now());
+    return response;
+  }
+
+  decrement(key: string): Promise<void> {
+    return this.#inner.decrement(key);
+  }
+
+  resetKey(key: string): Promise<void> {
+    this.#resets.delete(key);
+    return this.#inner.resetKey(key);
+  }
+
+  shutdown(): void {
+    this.#inner.shutdown();
+  }
+}
+
+/**
  * The store for one named limit: in Redis under `<prefix>rl:<name>:` (failing over as configured), or
  * in this process when there is no Redis. Every Redis failure reaches the store as StateUnavailable.
  */
@@ -92,14 +141,17 @@ export function rateLimitStore(
   redis: Redis | null,
   keyPrefix: string,
   onRedisDown: 'local' | 'refuse',
+  maxLocalKeys: number,
   trouble: RedisTrouble,
 ): MemoryStore | FailoverStore {
-  const local = new MemoryStore();
-  if (!redis) return local;
+  if (!redis) return new MemoryStore();
+  const local = new BoundedMemoryStore(maxLocalKeys);
   const shared = new RedisStore({
     prefix: `${keyPrefix}rl:${name}:`,
     sendCommand: (command: string, ...args: string[]) =>
       (redis.call(command, ...args) as Promise<RedisReply>).catch((error: unknown) => {
+        // Redis's own answers (NOSCRIPT after a restart: rate-limit-redis reloads its script) pass through.
+        if (error instanceof ReplyError) throw error;
         throw new StateUnavailable(`rate_limit ${command.toLowerCase()}`, error);
       }),
   });

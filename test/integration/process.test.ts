@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startIcgSandbox } from '@icg-bff/icg-sandbox';
-import { freePort } from '../support/redis-server';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { freePort, RedisProcess } from '../support/redis-server';
 import { deleteKeys, payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
@@ -46,6 +48,47 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 describe('the service process', () => {
+  it('refuses to start in production on a Redis that may evict records, naming maxmemory-policy', async () => {
+    const icg = await startIcgSandbox();
+    const redis = await RedisProcess.start(undefined, ['--maxmemory-policy', 'allkeys-lru']);
+    try {
+      const env = { ...testEnv(icg, redis.url), NODE_ENV: 'production', FINGERPRINT_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, ADMIN_PORT: '0' };
+      const child = spawn(process.execPath, [MAIN], {
+        env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      expect(await exitOf(child)).toBe(1);
+      expect(stderr).toContain('maxmemory-policy is allkeys-lru; it must be noeviction');
+    } finally {
+      await redis.kill();
+      await icg.close();
+    }
+  });
+
+  it('reads a rotated password from ICG_PASSWORD_FILE on SIGHUP', async () => {
+    const icg = await startIcgSandbox();
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'icg-bff-sighup-')), 'password');
+    writeFileSync(file, 'not-the-password');
+    const env = testEnv(icg, testRedisUrl(), { LOG_LEVEL: 'info', ICG_PASSWORD_FILE: file });
+    delete env['ICG_PASSWORD'];
+    const started = await startProcess(env);
+    try {
+      expect((await postJson(`${started.url}/pay/hup-1`, payBody())).status).toBe(503);
+      writeFileSync(file, 'sandbox-password');
+      started.child.kill('SIGHUP');
+      for (let i = 0; i < 40 && !started.output().includes('icg_credentials_reloaded'); i += 1) await sleep(50);
+      expect((await postJson(`${started.url}/pay/hup-2`, payBody())).status).toBe(200);
+      expect(icg.stats.logins).toBe(1);
+    } finally {
+      started.child.kill('SIGTERM');
+      await exitOf(started.child);
+      await icg.close();
+      await deleteKeys(testRedisUrl(), env['REDIS_KEY_PREFIX'] ?? 'none');
+    }
+  });
+
   it('starts in sandbox mode with no configuration, says so loudly, and pays', async () => {
     const started = await startProcess({});
     try {

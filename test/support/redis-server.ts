@@ -40,10 +40,14 @@ export async function redisAnswers(port: number, host = '127.0.0.1', timeoutMs =
 export class RedisProcess {
   #child: ChildProcess | null = null;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(port?: number): Promise<RedisProcess> {
-    const redis = new RedisProcess(port ?? (await freePort()));
+  /** Starts a redis-server on `port` (a free one by default) with `extraArgs` (e.g. `--maxmemory-policy allkeys-lru`). */
+  static async start(port?: number, extraArgs: readonly string[] = []): Promise<RedisProcess> {
+    const redis = new RedisProcess(port ?? (await freePort()), extraArgs);
     await redis.restart();
     return redis;
   }
@@ -55,7 +59,9 @@ export class RedisProcess {
   /** Starts the server (again) and waits until it answers. */
   async restart(): Promise<void> {
     if (this.#child) return;
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.extraArgs], {
+      stdio: 'ignore',
+    });
     child.once('error', () => undefined);
     this.#child = child;
     const deadline = Date.now() + 5000;

@@ -112,7 +112,7 @@ export function createRequestHandler(state: SandboxState): (req: IncomingMessage
     const json = parseJson(body.text);
     stats.pays += 1;
     stats.paysByInvoice[invoiceId] = (stats.paysByInvoice[invoiceId] ?? 0) + 1;
-    received.push({ invoiceId, headers: { ...req.headers }, body: json.ok ? json.value : body.text, at: Date.now() });
+    received.push({ invoiceId, headers: { ...req.headers }, body: json.ok ? json.value : body.text, raw: body.text, at: Date.now() });
     if (received.length > RECEIVED_KEPT) received.shift();
 
     if (faults.payHang) {

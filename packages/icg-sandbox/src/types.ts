@@ -41,6 +41,8 @@ export interface ReceivedPay {
   headers: Record<string, string | string[] | undefined>;
   /** the parsed JSON body, or the raw text when it was not JSON */
   body: unknown;
+  /** the body exactly as received (what a proxy forwarding bytes must not change) */
+  raw: string;
   /** epoch ms */
   at: number;
 }
