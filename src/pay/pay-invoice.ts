@@ -52,8 +52,8 @@ export class ClientLeft extends Error {
 }
 
 export interface PayInvoiceDeps {
-  readonly icg: IcgClient;
-  readonly tokens: TokenManager;
+  readonly icg: Pick<IcgClient, 'payInvoice'>;
+  readonly tokens: Pick<TokenManager, 'getToken' | 'replaceRefused'>;
   readonly answerFilter: AnswerFilter;
   readonly keyring: Keyring;
   readonly idempotency: IdempotencyStore;

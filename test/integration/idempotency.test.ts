@@ -1,3 +1,4 @@
+import { waitFor } from '../support/wait';
 import { startHarness, payBody, postJson, type Harness } from '../support/harness';
 
 const LIMITS = { RATE_LIMIT_MAX: '100000', RATE_LIMIT_INVOICE_MAX: '100000' };
@@ -57,7 +58,7 @@ describe('Idempotency-Key', () => {
     h.icg.faults.payDelayMs = 300;
     const key = newKey();
     const first = postJson(`${a()}/pay/904`, payBody(), { 'Idempotency-Key': key });
-    while (h.icg.stats.pays === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => h.icg.stats.pays > 0, 5000, 'the first pay at iCG');
     const second = await postJson(`${b()}/pay/904`, payBody(), { 'Idempotency-Key': key });
     expect(second.status).toBe(409);
     expect((await first).status).toBe(200);
@@ -114,7 +115,7 @@ describe('Idempotency-Key', () => {
       body: JSON.stringify(payBody()),
       signal: abort.signal,
     }).catch(() => 'aborted');
-    while (h.icg.stats.pays === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => h.icg.stats.pays > 0, 5000, 'the first pay at iCG');
     abort.abort();
     expect(await hungUp).toBe('aborted');
     const duringPay = await postJson(`${b()}/pay/910`, payBody(), { 'Idempotency-Key': key });

@@ -6,6 +6,7 @@ import { startIcgSandbox } from '@icg-bff/icg-sandbox';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { freePort, RedisProcess } from '../support/redis-server';
+import { waitFor } from '../support/wait';
 import { deleteKeys, payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
@@ -136,7 +137,7 @@ describe('the service process', () => {
     const started = await startProcess(env);
     try {
       const inFlight = postJson(`${started.url}/pay/draining-1`, payBody());
-      while (icg.stats.pays === 0) await sleep(20);
+      await waitFor(() => icg.stats.pays > 0, 5000, 'the pay at iCG');
       started.child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).toBe(200);
@@ -158,7 +159,7 @@ describe('the service process', () => {
     try {
       const key = { 'Idempotency-Key': 'shutdown-key-1' };
       const inFlight = postJson(`${started.url}/pay/hung-1`, payBody(), key);
-      while (icg.stats.pays === 0) await sleep(20);
+      await waitFor(() => icg.stats.pays > 0, 5000, 'the pay at iCG');
       const stopAt = Date.now();
       started.child.kill('SIGTERM');
       // The client hears the pay's outcome (its own deadline), not a cut connection.

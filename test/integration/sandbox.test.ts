@@ -1,3 +1,4 @@
+import { waitFor } from '../support/wait';
 import { startIcgSandbox, type IcgSandbox } from '@icg-bff/icg-sandbox';
 
 type Json = Record<string, unknown>;
@@ -179,7 +180,7 @@ describe('iCG sandbox', () => {
       headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
       body: JSON.stringify(CARD_PAY),
     });
-    while (hung.stats.pays === 0) await sleep(10);
+    await waitFor(() => hung.stats.pays > 0, 5000, 'the pay at the sandbox');
     const started = Date.now();
     await hung.close();
     expect(Date.now() - started).toBeLessThan(500);
