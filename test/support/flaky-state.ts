@@ -5,7 +5,7 @@ import { StateUnavailable, type SharedState } from '../../src/state/shared-state
  * A MemoryState that can be made unreachable, as Redis is when it is down: every operation then
  * fails with StateUnavailable. For unit tests of what the core classes do when Redis fails.
  */
-export function flakyState(): { state: SharedState; memory: MemoryState; setDown(isDown: boolean): void } {
+export function flakyState(): { state: SharedState; memory: MemoryState; setDown: (isDown: boolean) => void } {
   const memory = new MemoryState();
   let isDown = false;
   const state = new Proxy(memory, {
