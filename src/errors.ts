@@ -208,3 +208,34 @@ export class InternalError extends AppError {
   readonly slug = 'internal-error';
   readonly title = 'Internal error';
 }
+
+/**
+ * One instance of every problem this service answers with (OutcomeUnknown twice: 502 and 504). The
+ * OpenAPI document's `Problem.type` enum and the README's error table are built from this list, so a
+ * new error class appears in both by being added here (a unit test checks none is missing).
+ */
+export const PROBLEMS: readonly AppError[] = [
+  new InvalidRequest(''),
+  new Unauthorized(''),
+  new OriginRejected(''),
+  new NotFound(''),
+  new MethodNotAllowed(''),
+  new RequestTimeout(''),
+  new Conflict(''),
+  new InvoiceHeld(''),
+  new NotResolvable(''),
+  new PayloadTooLarge(''),
+  new UnsupportedMediaType(''),
+  new IdempotencyKeyReused(''),
+  new RateLimited(''),
+  new HeadersTooLarge(''),
+  new InternalError(''),
+  new UpstreamUnavailable(''),
+  new OutcomeUnknown(502, ''),
+  new OutcomeUnknown(504, ''),
+  new UpstreamTimeout(''),
+  new ServiceUnavailable(''),
+  new RedisDataLost(''),
+  new UpstreamRejected(''),
+  new TokenRefused(''),
+];

@@ -193,3 +193,15 @@ describe('configuration', () => {
     expect(sentinelOptions('redis://127.0.0.1:6379')).toBeNull();
   });
 });
+
+describe('the list of problems', () => {
+  it('holds every error class the service answers with', async () => {
+    const errors = await import('../../src/errors');
+    const listed = new Set<unknown>(errors.PROBLEMS.map((problem) => problem.constructor));
+    const classes = (Object.values(errors) as unknown[]).filter(
+      (value): value is { name: string; prototype: unknown } =>
+        typeof value === 'function' && (value as { prototype: unknown }).prototype instanceof errors.AppError && value !== errors.UpstreamFailure,
+    );
+    expect(classes.filter((cls) => !listed.has(cls)).map((cls) => cls.name)).toEqual([]);
+  });
+});
