@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { Secret } from '../secret';
+import { parseOriginPattern, type OriginPattern } from '../origins';
 import { isRedisUrl } from '../state/redis-url';
 
 /**
@@ -80,14 +81,16 @@ const origins = z.string().transform((value, ctx) => {
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
-  for (const entry of list) {
-    const url = URL.canParse(entry) ? new URL(entry) : undefined;
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry.replace(/\/$/, '')) {
-      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of origins such as https://shop.example.com' });
-      return z.NEVER;
-    }
+  const patterns = list.map(parseOriginPattern);
+  if (patterns.some((pattern) => pattern === null)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        "must be a comma-separated list of origins: https://shop.example.com, https://*.shop.example (one label), or an app's scheme such as capacitor://localhost ('null' is never allowed)",
+    });
+    return z.NEVER;
   }
-  return list.map((entry) => new URL(entry).origin);
+  return patterns.filter((pattern): pattern is OriginPattern => pattern !== null);
 });
 
 /** A comma-separated list of words, trimmed and lower-cased (iCG's Status values compare case-insensitively). */
@@ -159,6 +162,11 @@ export const SETTINGS = {
   }),
   port: setting({ name: 'PORT', type: int(0, 65535), default: '8080', doc: 'Port to listen on.' }),
   host: setting({ name: 'HOST', type: z.string().min(1), default: '0.0.0.0', doc: 'Address to listen on (127.0.0.1 in development).' }),
+  envFile: setting({
+    name: 'ENV_FILE',
+    type: filePath.optional(),
+    doc: 'A file of VARIABLE=value lines read before anything else (variables already set win). Without it, ./.env is read when present, except in production (never by surprise there).',
+  }),
   logLevel: setting({
     name: 'LOG_LEVEL',
     type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
@@ -317,7 +325,7 @@ export const SETTINGS = {
       name: 'CORS_ORIGINS',
       type: origins,
       default: '',
-      doc: 'Other origins whose pages may call /pay (comma-separated); empty: same-origin only.',
+      doc: "Other origins whose pages may call /pay (comma-separated): `https://shop.example.com`, `https://*.shop.example` (exactly one label), or a hybrid app's scheme such as `capacitor://localhost`. `null` is never allowed. Empty: same-origin only.",
     }),
     checkoutPage: setting({ name: 'CHECKOUT_PAGE', type: flag, default: 'true', doc: 'Serve the demo checkout page at /checkout (false in production).' }),
     shutdownDelayMs: setting({

@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { OriginRejected } from '../errors';
 import type { Metrics } from '../metrics';
+import { originMatcher, type OriginPattern } from '../origins';
 import { contextOf } from './context';
 
 /** The request headers a browser on an allowed origin may send to /pay. */
@@ -62,12 +63,12 @@ function ownOrigin(req: Request): string {
  * cross-site. Requests without Origin (mobile apps, servers) pass: the policy protects browsers,
  * whose headers a page cannot forge. Allowed foreign origins get CORS answers, preflight included.
  */
-export function originPolicy(allowedOrigins: readonly string[], metrics: Metrics): RequestHandler {
-  const allowed = new Set(allowedOrigins);
+export function originPolicy(allowedOrigins: readonly OriginPattern[], metrics: Metrics): RequestHandler {
+  const isAllowed = originMatcher(allowedOrigins);
   return (req, res, next) => {
     const origin = req.get('Origin');
     const fetchSite = req.get('Sec-Fetch-Site');
-    const isListed = origin !== undefined && allowed.has(origin);
+    const isListed = origin !== undefined && isAllowed(origin);
     const isSameOrigin = fetchSite === 'same-origin' || (origin !== undefined && origin === ownOrigin(req));
     const isForeignBrowser = (origin !== undefined && !isSameOrigin) || (fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none');
     res.vary('Origin');

@@ -76,3 +76,23 @@ describe('security headers', () => {
     }
   });
 });
+
+describe('origins of hybrid apps and subdomains', () => {
+  it('allows an app scheme and one-label wildcard, refuses Origin: null and deeper names, and logs the refused origin', async () => {
+    const h = await startHarness({
+      env: { CORS_ORIGINS: 'capacitor://localhost, https://*.shop.example', RATE_LIMIT_MAX: '1000', RATE_LIMIT_INVOICE_MAX: '1000' },
+    });
+    try {
+      const app = await postJson(`${h.url}/pay/app-1`, payBody(), { Origin: 'capacitor://localhost' });
+      expect(app.status).toBe(200);
+      expect(app.headers.get('access-control-allow-origin')).toBe('capacitor://localhost');
+      expect((await postJson(`${h.url}/pay/app-2`, payBody(), { Origin: 'https://eu.shop.example' })).status).toBe(200);
+      for (const origin of ['null', 'https://a.b.shop.example', 'https://shop.example'])
+        expect((await postJson(`${h.url}/pay/app-3`, payBody(), { Origin: origin, 'X-Request-Id': `refused-${origin.length}` })).status).toBe(403);
+      const refused = h.logs[0]?.records().find((r) => r['event'] === 'request' && r['status'] === 403 && r['origin'] === 'https://a.b.shop.example');
+      expect(refused).toMatchObject({ problem: 'origin-rejected' });
+    } finally {
+      await h.close();
+    }
+  });
+});

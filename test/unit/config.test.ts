@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig, loadEnvFile } from '../../src/config';
 import { sentinelOptions } from '../../src/state/redis-url';
 
 const production = {
@@ -157,12 +157,23 @@ describe('configuration', () => {
     expect(problemsOf({ TRUST_PROXY: 'everyone' })).toHaveLength(1);
   });
 
-  it('normalises CORS_ORIGINS to origins', () => {
-    expect(loadConfig({ CORS_ORIGINS: 'https://shop.example.com, http://localhost:3000/' }).http.corsOrigins).toEqual([
-      'https://shop.example.com',
-      'http://localhost:3000',
-    ]);
-    expect(problemsOf({ CORS_ORIGINS: 'https://shop.example.com/checkout' })).toHaveLength(1);
+  it('reads CORS_ORIGINS as origins, one-label wildcards and app schemes, and refuses anything else at start-up', () => {
+    expect(
+      loadConfig({ CORS_ORIGINS: 'https://Shop.example.com, http://localhost:3000/, https://*.shop.example, capacitor://localhost' }).http.corsOrigins.map(
+        (p) => (p.kind === 'exact' ? p.origin : p.pattern),
+      ),
+    ).toEqual(['https://shop.example.com', 'http://localhost:3000', 'https://*.shop.example', 'capacitor://localhost']);
+    for (const bad of [
+      'https://shop.example.com/checkout',
+      'null',
+      'https://*.example',
+      'https://*',
+      'file://x',
+      'https://a.*.example.com',
+      'javascript://x',
+    ]) {
+      expect({ bad, problems: problemsOf({ CORS_ORIGINS: bad }).length }).toEqual({ bad, problems: 1 });
+    }
   });
 
   it('prints secrets as [redacted] however they are turned into text', () => {
@@ -203,5 +214,30 @@ describe('the list of problems', () => {
         typeof value === 'function' && (value as { prototype: unknown }).prototype instanceof errors.AppError && value !== errors.UpstreamFailure,
     );
     expect(classes.filter((cls) => !listed.has(cls)).map((cls) => cls.name)).toEqual([]);
+  });
+});
+
+describe('.env files', () => {
+  function dirWith(text: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'icg-bff-env-'));
+    writeFileSync(path.join(dir, '.env'), text);
+    return dir;
+  }
+
+  it('reads ./.env outside production; variables already set win', () => {
+    const dir = dirWith('# comment\nLOG_LEVEL=debug\nPORT="9000"\nexport HOST=10.0.0.1\n');
+    const env: NodeJS.ProcessEnv = { PORT: '7000' };
+    expect(loadEnvFile(env, dir)).toBe(path.join(dir, '.env'));
+    expect(env).toEqual({ PORT: '7000', LOG_LEVEL: 'debug', HOST: '10.0.0.1' });
+  });
+
+  it('never reads ./.env in production unless ENV_FILE names a file', () => {
+    const dir = dirWith('LOG_LEVEL=debug\n');
+    const env: NodeJS.ProcessEnv = { NODE_ENV: 'production' };
+    expect(loadEnvFile(env, dir)).toBeNull();
+    expect(env['LOG_LEVEL']).toBeUndefined();
+    const asked: NodeJS.ProcessEnv = { NODE_ENV: 'production', ENV_FILE: path.join(dir, '.env') };
+    loadEnvFile(asked, dir);
+    expect(asked['LOG_LEVEL']).toBe('debug');
   });
 });
