@@ -27,7 +27,7 @@ import { MemoryJournalStore, RedisJournalStore } from './state/journal-store';
 import { LandingWrites } from './state/landing-writes';
 import { MemoryState } from './state/memory-state';
 import { rateLimitStore } from './state/rate-limit-store';
-import { createRedis, waitForRedis } from './state/redis-connection';
+import { createRedis, waitForRedis, type RedisDiagnosis } from './state/redis-connection';
 import { blockingProblem, readRedisFacts, type RedisFacts } from './state/redis-requirements';
 import { RedisState } from './state/redis-state';
 import { RedisTrouble } from './state/redis-trouble';
@@ -124,11 +124,16 @@ export async function startService(config: Config, options: { logDestination?: D
   const credentials = new CredentialsProvider(config.icg.credentials);
 
   let redis: Redis | null = null;
+  let diagnosis: RedisDiagnosis | null = null;
   let redisFacts: RedisFacts | null = null;
   if (config.redis.url) {
-    redis = createRedis(config.redis, logger, metrics);
-    if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS)))
-      logger.warn({ event: 'redis_unavailable_at_start' }, 'redis is not reachable yet: serving degraded and reconnecting in the background');
+    ({ redis, diagnosis } = createRedis(config.redis, logger, metrics));
+    if (!(await waitForRedis(redis, REDIS_STARTUP_WAIT_MS))) {
+      logger.warn(
+        { event: 'redis_unavailable_at_start', redis: diagnosis.target, reason: diagnosis.lastError },
+        `redis at ${diagnosis.target} is not reachable yet (${diagnosis.lastError ?? 'no answer'}): serving degraded and reconnecting in the background`,
+      );
+    }
   } else {
     metrics.redisUp.set(1);
     logger.warn(
@@ -244,8 +249,13 @@ export async function startService(config: Config, options: { logDestination?: D
     readiness: async () => {
       const [redisCheck, token] = await Promise.all([checkRedis(state, checkTimeoutMs), checkToken(tokens, checkTimeoutMs)]);
       const quarantine = dataLoss?.quarantineLeftMs ?? 0;
+      const named =
+        redisCheck.status === 'down' && diagnosis
+          ? { detail: `redis at ${diagnosis.target} does not answer: ${diagnosis.lastError ?? 'command timeout (stalled?)'}` }
+          : {};
       const redisDetail: Check = {
         ...redisCheck,
+        ...named,
         ...(redisFacts ? { persistence: { aof: redisFacts.aof, rdb: redisFacts.rdb }, maxmemoryPolicy: redisFacts.maxmemoryPolicy } : {}),
       };
       const tokenDetail: Check = tokens.isCredentialsRejected ? { ...token, status: 'down', detail: 'iCG rejected the credentials; logins are paused' } : token;

@@ -73,10 +73,10 @@ async function main(): Promise<number> {
   // Logs go to stderr: stdout is the listing (JSON with --json).
   const logger = createLogger({ logLevel: 'warn', env: 'production' }, pino.destination(2));
   const metrics = createMetrics();
-  const redis = createRedis({ ...config.redis }, logger, metrics);
+  const { redis, diagnosis } = createRedis({ ...config.redis }, logger, metrics);
   try {
     if (!(await waitForRedis(redis, config.redis.connectTimeoutMs + 1000))) {
-      process.stderr.write('payments: Redis does not answer\n');
+      process.stderr.write(`payments: redis at ${diagnosis.target} does not answer: ${diagnosis.lastError ?? 'no answer'}\n`);
       return 1;
     }
     const trouble = new RedisTrouble(metrics, logger);

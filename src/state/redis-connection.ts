@@ -24,33 +24,71 @@ export function redisOptions(config: Config['redis']): RedisOptions {
   };
 }
 
+/** What is known about the connection, for logs and /readyz: where it goes and why it last failed. Never a password. */
+export interface RedisDiagnosis {
+  /** `host:port`, or the sentinels and master name. */
+  readonly target: string;
+  /** The last connection error, named (`WRONGPASS …`, `ECONNREFUSED …`), or null while connected. */
+  lastError: string | null;
+}
+
+/** Where a Redis URL points, without its credentials. */
+export function describeTarget(url: string): string {
+  const sentinel = sentinelOptions(url);
+  if (sentinel)
+    return `sentinels ${(sentinel.sentinels ?? []).map((s) => `${s.host ?? ''}:${String(s.port ?? 26379)}`).join(',')} (master ${sentinel.name ?? ''})`;
+  if (!URL.canParse(url)) return 'redis';
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '6379'}${parsed.protocol === 'rediss:' ? ' (TLS)' : ''}`;
+}
+
+/** A connection error as on-call needs it: its code and what that usually means. */
+export function nameRedisError(error: Error & { code?: string }): string {
+  const code = error.code ?? '';
+  if (error.message.startsWith('WRONGPASS')) return 'WRONGPASS: the password (or user) in REDIS_URL is wrong';
+  if (error.message.startsWith('NOAUTH')) return 'NOAUTH: Redis requires a password and REDIS_URL has none';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `${code}: the host name does not resolve`;
+  if (code === 'ECONNREFUSED') return 'ECONNREFUSED: nothing accepts connections at that address';
+  if (code === 'ETIMEDOUT' || /ETIMEDOUT/.test(error.message)) return 'ETIMEDOUT: no answer from that address (firewall, wrong host)';
+  if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /certificate|SSL|TLS|wrong version number/i.test(error.message))
+    return `TLS: ${code || error.message.slice(0, 80)} (certificate, or rediss:// against a plain port)`;
+  if (code === 'ECONNRESET') return 'ECONNRESET: the connection was cut (a TLS port spoken to in plain text, or a proxy)';
+  return code ? `${code}: ${error.message.slice(0, 80)}` : error.message.slice(0, 80);
+}
+
 /**
  * The one Redis connection a process uses (token, locks, idempotency and rate limits share it).
- * Connection events drive the redis_up gauge and are logged without the URL (it may hold a password).
+ * Connection events drive the redis_up gauge and are logged without the URL (it may hold a
+ * password): where it goes and, when it fails, the named reason, once per change of reason.
  */
-export function createRedis(config: Config['redis'], logger: Logger, metrics: Metrics): Redis {
+export function createRedis(config: Config['redis'], logger: Logger, metrics: Metrics): { redis: Redis; diagnosis: RedisDiagnosis } {
   if (!config.url) throw new Error('createRedis needs REDIS_URL');
   const url = config.url.reveal();
   const options = redisOptions(config);
   const sentinel = sentinelOptions(url);
   const redis = sentinel ? new Redis({ ...options, ...sentinel }) : new Redis(url, options);
+  const diagnosis: RedisDiagnosis = { target: describeTarget(url), lastError: null };
   let wasReady = false;
   metrics.redisUp.set(0);
   redis.on('ready', () => {
     metrics.redisUp.set(1);
-    logger.info({ event: 'redis_ready' }, wasReady ? 'redis connection restored' : 'redis connected');
+    diagnosis.lastError = null;
+    logger.info({ event: 'redis_ready', redis: diagnosis.target }, wasReady ? 'redis connection restored' : 'redis connected');
     wasReady = true;
   });
   redis.on('close', () => {
     metrics.redisUp.set(0);
-    if (wasReady) logger.warn({ event: 'redis_down' }, 'redis connection lost; serving degraded until it returns');
+    if (wasReady) logger.warn({ event: 'redis_down', redis: diagnosis.target }, 'redis connection lost; serving degraded until it returns');
     wasReady = false;
   });
-  // ioredis emits 'error' on every failed reconnect; the 'close' line above already says it once.
+  // ioredis emits 'error' on every failed reconnect: log when the reason changes, not every retry.
   redis.on('error', (error: Error) => {
-    logger.debug({ event: 'redis_error', err: { message: error.message } }, 'redis error');
+    const reason = nameRedisError(error);
+    if (reason !== diagnosis.lastError)
+      logger.warn({ event: 'redis_unavailable', redis: diagnosis.target, reason }, `redis at ${diagnosis.target} is unavailable: ${reason}`);
+    diagnosis.lastError = reason;
   });
-  return redis;
+  return { redis, diagnosis };
 }
 
 /** Waits until the client is ready or `timeoutMs` passes; false means start degraded. */

@@ -111,3 +111,28 @@ describe('when Redis fails', () => {
     expect(keyed.status).toBe(200);
   });
 });
+
+describe('a misconfigured Redis', () => {
+  it.each([
+    ['a wrong password', (port: number) => `redis://:wrong-password@127.0.0.1:${port}`, 'WRONGPASS'],
+    ['no password where one is required', (port: number) => `redis://127.0.0.1:${port}`, 'NOAUTH'],
+    ['nothing listening', () => 'redis://127.0.0.1:1', 'ECONNREFUSED'],
+    ['a host that does not resolve', () => 'redis://no-such-host.invalid:6379', 'ENOTFOUND'],
+  ])('is named in the log and in /readyz: %s', async (_name, urlOf, reason) => {
+    const redis = await RedisProcess.start(undefined, ['--requirepass', 'right-password']);
+    const h = await startHarness({ redisUrl: urlOf(redis.port), env: { LOG_LEVEL: 'debug' } });
+    try {
+      await waitFor(async () => JSON.stringify(await (await fetch(`${h.url}/readyz`)).json()).includes(reason), 5000, `${reason} in /readyz`);
+      const ready = (await (await fetch(`${h.url}/readyz`)).json()) as { checks: { redis: { detail: string } } };
+      expect(ready.checks.redis.detail).toMatch(/^redis at \S+:\d+ does not answer/);
+      const logged = h.logs[0]?.records().find((r) => r['event'] === 'redis_unavailable');
+      expect(String(logged?.['reason'])).toContain(reason);
+      const text = `${h.logs[0]?.text ?? ''}${JSON.stringify(ready)}`;
+      expect(text).not.toContain('wrong-password');
+      expect(text).not.toContain('right-password');
+    } finally {
+      await h.close();
+      await redis.kill();
+    }
+  });
+});

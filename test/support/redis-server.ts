@@ -12,8 +12,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** True when something answers PING at host:port within `timeoutMs`. */
-export async function redisAnswers(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+/** True when something answers PING at host:port within `timeoutMs` (with `orAsksForPassword`, a NOAUTH answer counts too). */
+export async function redisAnswers(port: number, host = '127.0.0.1', timeoutMs = 500, orAsksForPassword = false): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
     const done = (ok: boolean) => {
@@ -28,7 +28,8 @@ export async function redisAnswers(port: number, host = '127.0.0.1', timeoutMs =
     });
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('data', (data) => {
-      done(data.toString().startsWith('+PONG'));
+      const reply = data.toString();
+      done(reply.startsWith('+PONG') || (orAsksForPassword && reply.startsWith('-NOAUTH')));
     });
   });
 }
@@ -65,7 +66,7 @@ export class RedisProcess {
     child.once('error', () => undefined);
     this.#child = child;
     const deadline = Date.now() + 5000;
-    while (!(await redisAnswers(this.port))) {
+    while (!(await redisAnswers(this.port, '127.0.0.1', 500, true))) {
       if (Date.now() > deadline) throw new Error('redis-server did not start: is it installed (apt-get install redis-server)?');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
