@@ -1,4 +1,4 @@
-import { ConfigError, isSandboxMode, loadConfig, sandboxCredentials, type Config } from './config';
+import { ConfigError, isSandboxMode, loadConfig, loadEnvFile, sandboxCredentials, type Config } from './config';
 import { startService } from './service';
 
 interface RunningSandbox {
@@ -22,6 +22,7 @@ async function startSandbox(env: NodeJS.ProcessEnv): Promise<RunningSandbox> {
  * file, a Redis that may evict records) exits 1 naming the cause, never a value.
  */
 async function main(): Promise<void> {
+  loadEnvFile(process.env);
   const sandbox = isSandboxMode(process.env) ? await startSandbox(process.env) : null;
   let config: Config;
   try {

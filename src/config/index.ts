@@ -2,6 +2,7 @@ export {
   ConfigError,
   isSandboxMode,
   loadConfig,
+  loadEnvFile,
   sandboxCredentials,
   SANDBOX_CREDENTIALS,
   withOverrides,

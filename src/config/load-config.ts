@@ -56,6 +56,32 @@ function readJson(file: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'number' || typeof v === 'boolean' ? String(v) : v]));
 }
 
+/**
+ * Reads a .env file into `env` before the configuration is loaded: ENV_FILE when set (in any
+ * environment), else ./.env when present outside production. Variables already set win (Node's own
+ * process.loadEnvFile). Returns the file read, or null.
+ */
+export function loadEnvFile(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): string | null {
+  const explicit = env['ENV_FILE'];
+  const file = explicit || (env['NODE_ENV'] === 'production' ? undefined : path.join(cwd, '.env'));
+  if (!file || (!explicit && !existsSync(file))) return null;
+  if (env === process.env) process.loadEnvFile(file);
+  else for (const [name, value] of Object.entries(parseEnvFile(readFileSync(file, 'utf8')))) env[name] ??= value;
+  return file;
+}
+
+/** KEY=value lines (quotes stripped, # comments skipped): for an env other than process.env (tests). */
+function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match || line.trimStart().startsWith('#')) continue;
+    const [, name = '', raw = ''] = match;
+    out[name] = raw.replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
 /** True when no iCG is configured outside production: the service runs against the sandbox. */
 export function isSandboxMode(env: NodeJS.ProcessEnv): boolean {
   return env['NODE_ENV'] !== 'production' && !env['ICG_AUTH_URL'] && !env['ICG_API_URL'];
