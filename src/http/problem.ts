@@ -24,6 +24,8 @@ function fromBodyParser(error: unknown): AppError | null {
   switch (error.type) {
     case 'entity.too.large':
       return new PayloadTooLarge('The request body exceeds the size limit');
+    case 'entity.parse.failed':
+      return new InvalidRequest('The request body is not valid JSON');
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new UnsupportedMediaType('Send an uncompressed UTF-8 application/json body');
