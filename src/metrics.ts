@@ -1,9 +1,51 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PROBLEMS } from './errors';
+import { OUTCOMES } from './pay/journal';
 
 const PREFIX = 'icg_bff_';
 
 /** Latency buckets in seconds, from a sub-millisecond proxy hop to a slow gateway. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/*
+ * The label values the alerting rules (config/alert-rules.yml) read. Their series are created at 0 when
+ * the metrics are, so the first event moves a series Prometheus already knows from 0 to 1 and
+ * increase()/rate() see it; a series born at 1 has no earlier sample and shows no increase at all.
+ * Lists that exist in the code are imported; the others are the label values the code uses, named here
+ * once (test/integration/alerts.test.ts checks that every selector of the rules finds a series at start).
+ */
+
+/** The route label of a pay, as request-log.ts builds it from Express's route template (http/pay-route.ts). */
+export const PAY_ROUTE = '/pay/:invoiceId';
+
+/**
+ * Statuses POST /pay answers: every problem's status (errors.ts), and what iCG answers that is relayed as
+ * it is: 200 (approved or declined), 204 (an empty answer) and its 4xx (open-ended: the common ones here,
+ * others appear with their first answer).
+ */
+export const PAY_STATUSES: readonly number[] = [...new Set([200, 204, 400, 404, 422, ...PROBLEMS.map((problem) => problem.status)])].sort((a, b) => a - b);
+
+/** The calls to iCG (icg/client.ts `Operation`) and how each ends (its `outcomeOf`, timeouts, network errors, unreadable answers). */
+export const ICG_OPERATIONS = ['login', 'refresh', 'pay'] as const;
+export const ICG_OUTCOMES = ['success', 'client_error', 'unauthorized', 'server_error', 'invalid_response', 'timeout', 'network_error'] as const;
+export type IcgOperation = (typeof ICG_OPERATIONS)[number];
+export type IcgOutcome = (typeof ICG_OUTCOMES)[number];
+
+/** Token acquisitions (icg/token-manager.ts): by kind and result. */
+export const TOKEN_KINDS = ['login', 'refresh'] as const;
+export const TOKEN_RESULTS = ['success', 'rejected', 'failed'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+export type TokenResult = (typeof TOKEN_RESULTS)[number];
+
+/** The two 429 budgets (http/rate-limit.ts) and the three 409 guards (pay/pay-invoice.ts, pay/invoice-guard.ts). */
+export const RATE_LIMITS = ['client', 'invoice'] as const;
+export const CONFLICT_GUARDS = ['idempotency_key', 'invoice', 'invoice_hold'] as const;
+export type RateLimitName = (typeof RATE_LIMITS)[number];
+export type ConflictGuard = (typeof CONFLICT_GUARDS)[number];
+
+/** What GET /readyz says of this instance (http/health.ts): a state set, one of them 1. */
+export const READINESS_STATUSES = ['ready', 'degraded', 'draining'] as const;
+export type ReadinessStatus = (typeof READINESS_STATUSES)[number];
 
 /**
  * Every metric the service exports, on a registry of its own (no global state, so two app instances
@@ -14,7 +56,7 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const registers = [registry];
-  return {
+  const metrics = {
     registry,
     httpRequestDuration: new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
@@ -132,7 +174,31 @@ export function createMetrics() {
       labelNames: ['operation'] as const,
       registers,
     }),
+    readiness: new Gauge({
+      name: `${PREFIX}readiness`,
+      help: 'What GET /readyz says of this instance: 1 for its status (ready, degraded, draining), 0 for the others (all 0 until first reported)',
+      labelNames: ['status'] as const,
+      registers,
+    }),
   };
+  preinitialise(metrics);
+  return metrics;
+}
+
+/** Creates at 0 every series an alerting rule reads (see the lists above). Label-less metrics start at 0 by themselves. */
+function preinitialise(metrics: Metrics): void {
+  for (const status of PAY_STATUSES) metrics.httpRequestDuration.zero({ method: 'POST', route: PAY_ROUTE, status_code: String(status) });
+  for (const operation of ICG_OPERATIONS) for (const outcome of ICG_OUTCOMES) metrics.upstreamDuration.zero({ operation, outcome });
+  for (const kind of TOKEN_KINDS) for (const result of TOKEN_RESULTS) metrics.tokenAcquisitions.inc({ kind, result }, 0);
+  for (const outcome of OUTCOMES) metrics.paymentOutcomes.inc({ outcome }, 0);
+  for (const limit of RATE_LIMITS) metrics.rateLimited.inc({ limit }, 0);
+  for (const guard of CONFLICT_GUARDS) metrics.inFlightConflicts.inc({ guard }, 0);
+  for (const status of READINESS_STATUSES) metrics.readiness.set({ status }, 0);
+}
+
+/** Records what GET /readyz says of this instance (call at each scrape, so the gauge never goes stale). */
+export function recordReadiness(metrics: Metrics, status: ReadinessStatus): void {
+  for (const each of READINESS_STATUSES) metrics.readiness.set({ status: each }, each === status ? 1 : 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

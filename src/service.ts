@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type Redis from 'ioredis';
 import type { DestinationStream } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
 import { checkRedis, checkToken, type Check } from './health-checks';
 import { createAdminApp } from './http/admin-app';
 import { answerUnparsableRequests } from './http/client-error';
+import { readinessStatus } from './http/health';
 import { createRateLimiters } from './http/rate-limit';
 import { AnswerFilter } from './icg/answer-filter';
 import { IcgClient } from './icg/client';
@@ -14,7 +14,7 @@ import { CredentialsProvider } from './icg/credentials';
 import { TokenManager } from './icg/token-manager';
 import { Keyring } from './keyring';
 import { createLogger, type Logger } from './logger';
-import { createMetrics } from './metrics';
+import { createMetrics, recordReadiness } from './metrics';
 import { IdempotencyStore } from './pay/idempotency';
 import { InFlightPays } from './pay/in-flight-pays';
 import { InvoiceGuard } from './pay/invoice-guard';
@@ -27,8 +27,9 @@ import { MemoryJournalStore, RedisJournalStore } from './state/journal-store';
 import { LandingWrites } from './state/landing-writes';
 import { MemoryState } from './state/memory-state';
 import { rateLimitStore } from './state/rate-limit-store';
+import type { RedisClient } from './state/redis-client';
 import { createRedis, waitForRedis, type RedisDiagnosis } from './state/redis-connection';
-import { blockingProblem, readRedisFacts, type RedisFacts } from './state/redis-requirements';
+import { blockingProblem, masterIdentity, readRedisFacts, type RedisFacts } from './state/redis-requirements';
 import { RedisState } from './state/redis-state';
 import { RedisTrouble } from './state/redis-trouble';
 import { withinMs } from './within';
@@ -52,6 +53,9 @@ export class RedisMisconfigured extends Error {
     this.name = 'RedisMisconfigured';
   }
 }
+
+/** How often the masters' identity (and the epoch) are compared, between reconnects. */
+const MASTER_CHECK_INTERVAL_MS = 5000;
 
 /** How long start-up waits for Redis before serving degraded (readiness detail says so meanwhile). */
 const REDIS_STARTUP_WAIT_MS = 3000;
@@ -123,7 +127,7 @@ export async function startService(config: Config, options: { logDestination?: D
     );
   const credentials = new CredentialsProvider(config.icg.credentials);
 
-  let redis: Redis | null = null;
+  let redis: RedisClient | null = null;
   let diagnosis: RedisDiagnosis | null = null;
   let redisFacts: RedisFacts | null = null;
   if (config.redis.url) {
@@ -142,7 +146,8 @@ export async function startService(config: Config, options: { logDestination?: D
     );
   }
   const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
-  const dataLoss = redis ? new DataLossGuard(state, config.pay.deadlineMs, metrics, logger) : null;
+  const connection = redis;
+  const dataLoss = connection ? new DataLossGuard(state, config.pay.deadlineMs, metrics, logger, () => masterIdentity(connection).catch(() => null)) : null;
   const timings = guardTimings(config.icg.timeoutMs, config.pay.deadlineMs);
 
   const icg = new IcgClient(config.icg, metrics);
@@ -201,7 +206,7 @@ export async function startService(config: Config, options: { logDestination?: D
 
   // Each time Redis is (again) ready: did it lose data? what is it? and put the shared token back.
   let stopScrub: (() => void) | null = null;
-  const onRedisReady = async (connection: Redis): Promise<RedisFacts | null> => {
+  const onRedisReady = async (connection: RedisClient): Promise<RedisFacts | null> => {
     await trouble.tolerate('data_loss_check', async () => dataLoss?.check());
     const facts = await readRedisFacts(connection).catch(() => null);
     if (facts) redisFacts = facts;
@@ -222,14 +227,45 @@ export async function startService(config: Config, options: { logDestination?: D
       if (problem) logger.warn({ event: 'redis_misconfigured' }, problem);
     }
     connection.on('ready', () => void onRedisReady(connection));
+    // A cluster that changed its topology (a failover, new nodes) may have a master that lacks the last writes.
+    for (const event of ['+node', '-node', 'refresh']) connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.check()));
     logger.info({ event: 'redis_requirements', facts: redisFacts }, describeFacts(redisFacts));
   }
+  // Between reconnects, a failover elsewhere is seen by the masters' identity: checked every few seconds.
+  const masterWatch = setInterval(() => {
+    if (redis?.status === 'ready') void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters());
+  }, MASTER_CHECK_INTERVAL_MS);
+  masterWatch.unref();
 
   const stores = {
     client: rateLimitStore('client', redis, config.redis.keyPrefix, config.redis.downMode, config.redis.localStateMaxEntries, trouble),
     invoice: rateLimitStore('invoice', redis, config.redis.keyPrefix, config.redis.downMode, config.redis.localStateMaxEntries, trouble),
   };
   const checkTimeoutMs = Math.min(config.icg.timeoutMs, 2000);
+  let isDraining = false;
+  /** The checks /readyz shows. With `mayLogIn` false (a metrics scrape) a missing token is not fetched: a scrape has no side effects. */
+  const readiness = async (mayLogIn = true): Promise<Record<string, Check>> => {
+    const [redisCheck, token] = await Promise.all([
+      checkRedis(state, checkTimeoutMs),
+      mayLogIn ? checkToken(tokens, checkTimeoutMs) : Promise.resolve<Check>({ status: 'up', detail: 'not checked at scrape time' }),
+    ]);
+    const quarantine = dataLoss?.quarantineLeftMs ?? 0;
+    const named =
+      redisCheck.status === 'down' && diagnosis
+        ? { detail: `redis at ${diagnosis.target} does not answer: ${diagnosis.lastError ?? 'command timeout (stalled?)'}` }
+        : {};
+    const redisDetail: Check = {
+      ...redisCheck,
+      ...named,
+      ...(redisFacts ? { persistence: { aof: redisFacts.aof, rdb: redisFacts.rdb }, maxmemoryPolicy: redisFacts.maxmemoryPolicy } : {}),
+    };
+    const tokenDetail: Check = tokens.isCredentialsRejected ? { ...token, status: 'down', detail: 'iCG rejected the credentials; logins are paused' } : token;
+    return {
+      redis: redisDetail,
+      token: tokenDetail,
+      ...(quarantine > 0 ? { dataLoss: { status: 'down', detail: `Redis lost data: pays refused for ${Math.ceil(quarantine / 1000)} s more` } } : {}),
+    };
+  };
   const beforeScrape = async () => {
     metrics.tokenExpiry.set(tokens.secondsToExpiry());
     metrics.payQuarantine.set((dataLoss?.quarantineLeftMs ?? 0) / 1000);
@@ -238,33 +274,16 @@ export async function startService(config: Config, options: { logDestination?: D
     await trouble.tolerate('journal', async () => {
       metrics.unresolvedPayments.set(await journal.countUnresolved());
     });
+    // Set at every scrape, so the readiness alert does not depend on load-balancer probes.
+    recordReadiness(metrics, readinessStatus(await readiness(false), isDraining));
   };
-  let isDraining = false;
   const app = createApp({
     config,
     logger,
     metrics,
     payInvoice,
     limiters: createRateLimiters(config.rateLimit, stores, metrics),
-    readiness: async () => {
-      const [redisCheck, token] = await Promise.all([checkRedis(state, checkTimeoutMs), checkToken(tokens, checkTimeoutMs)]);
-      const quarantine = dataLoss?.quarantineLeftMs ?? 0;
-      const named =
-        redisCheck.status === 'down' && diagnosis
-          ? { detail: `redis at ${diagnosis.target} does not answer: ${diagnosis.lastError ?? 'command timeout (stalled?)'}` }
-          : {};
-      const redisDetail: Check = {
-        ...redisCheck,
-        ...named,
-        ...(redisFacts ? { persistence: { aof: redisFacts.aof, rdb: redisFacts.rdb }, maxmemoryPolicy: redisFacts.maxmemoryPolicy } : {}),
-      };
-      const tokenDetail: Check = tokens.isCredentialsRejected ? { ...token, status: 'down', detail: 'iCG rejected the credentials; logins are paused' } : token;
-      return {
-        redis: redisDetail,
-        token: tokenDetail,
-        ...(quarantine > 0 ? { dataLoss: { status: 'down', detail: `Redis lost data: pays refused for ${Math.ceil(quarantine / 1000)} s more` } } : {}),
-      };
-    },
+    readiness: () => readiness(true),
     beforeScrape,
     isDraining: () => isDraining,
   });
@@ -336,6 +355,7 @@ export async function startService(config: Config, options: { logDestination?: D
       landing.close();
       await settlesWithin(landing.settled(), 5000);
       stopScrub?.();
+      clearInterval(masterWatch);
       stores.client.shutdown();
       stores.invoice.shutdown();
       icg.close();

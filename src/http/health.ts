@@ -1,10 +1,17 @@
 import { Router } from 'express';
 import type { Check } from '../health-checks';
+import type { ReadinessStatus } from '../metrics';
 
 export interface HealthDeps {
   /** The state of each shared dependency, checked on every /readyz (detail only). */
   readonly checks: () => Promise<Readonly<Record<string, Check>>>;
   readonly isDraining: () => boolean;
+}
+
+/** What /readyz says: draining (503), degraded (a shared dependency is down) or ready. */
+export function readinessStatus(checks: Readonly<Record<string, Check>>, isDraining: boolean): ReadinessStatus {
+  if (isDraining) return 'draining';
+  return Object.values(checks).some((check) => check.status === 'down') ? 'degraded' : 'ready';
 }
 
 /**
@@ -22,9 +29,9 @@ export function healthRoutes(deps: HealthDeps): Router {
   router.get('/readyz', async (_req, res) => {
     const checks = await deps.checks();
     const isDraining = deps.isDraining();
-    const isDegraded = Object.values(checks).some((check) => check.status === 'down');
-    res.status(isDraining ? 503 : 200).json({
-      status: isDraining ? 'draining' : isDegraded ? 'degraded' : 'ready',
+    const status = readinessStatus(checks, isDraining);
+    res.status(status === 'draining' ? 503 : 200).json({
+      status,
       checks: { config: { status: 'up' }, ...checks, ...(isDraining ? { shutdown: { status: 'down', detail: 'draining' } } : {}) },
     });
   });

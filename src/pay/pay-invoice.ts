@@ -10,6 +10,7 @@ import type { Keyring } from '../keyring';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { DataLossGuard } from '../state/data-loss';
+import { StateUnavailable } from '../state/shared-state';
 import { isSameRequest, requestFingerprint } from './fingerprint';
 import { keyHash, type IdempotencyStore, type Reservation } from './idempotency';
 import type { InFlightPays } from './in-flight-pays';
@@ -100,7 +101,7 @@ export class PayInvoice {
 
   async pay(request: PayRequest): Promise<PayResult> {
     const deadline = this.#clock.now() + this.deps.deadlineMs;
-    this.#refuseDuringDataLoss();
+    await this.#refuseDuringDataLoss();
     const paymentId = randomUUID();
     const reserved = await this.#reserveKey(request, paymentId);
     if ('answer' in reserved) return reserved;
@@ -139,7 +140,12 @@ export class PayInvoice {
     }
   }
 
-  #refuseDuringDataLoss(): void {
+  async #refuseDuringDataLoss(): Promise<void> {
+    // Before the first pay (or after a loss another instance handles) the epoch is read once.
+    await this.deps.dataLoss?.ensureKnown().catch((error: unknown) => {
+      // Redis unreachable: the admitting scripts will meet that themselves.
+      if (!(error instanceof StateUnavailable)) throw error;
+    });
     const leftMs = this.deps.dataLoss?.quarantineLeftMs ?? 0;
     if (leftMs > 0) {
       throw new RedisDataLost(

@@ -2,37 +2,49 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { EPOCH_KEY, type SharedState } from './shared-state';
+import type { SharedState } from './shared-state';
+
+/** Stands for an epoch only part of the store holds (never a real epoch: those are UUIDs). */
+const MIXED = 'mixed';
 
 /** Where the end of a quarantine is kept, so instances that notice the loss later (or start later) pause as long. */
 const QUARANTINE_KEY = 'data-loss-quarantine';
 
 /**
- * Notices that Redis lost data: it restarted empty, was flushed, or failed over to a replica that had
- * not seen the last writes. Each instance remembers the deployment epoch, a random value kept in Redis
- * without expiry; the scripts that admit a pay (key reservation, invoice lock) check it, and so does
- * every reconnect. A missing or different value means records of pays in flight may be gone, and no
- * one can know which: every pay is refused for the longest a pay can take (`quarantineMs`), after
- * which every pay in flight at the time of the loss has ended and written its outcome again.
+ * Notices that Redis may have lost data, and pauses every pay for the longest a pay can take.
+ *
+ * Two signals. The deployment epoch, a random value kept in Redis without expiry (on every slot of a
+ * cluster), is checked by the scripts that admit a pay and at every reconnect: missing, different or
+ * only partly there means Redis restarted empty or was flushed. And the identity of the masters (their
+ * run ids): a new master (a Sentinel or cluster failover, a restart) may lack the last writes
+ * (replication is asynchronous, and the epoch, written long ago, was replicated anyway), so a master
+ * change counts as a loss too.
+ *
+ * Either way records of pays in flight may be gone and no one can know which, so every pay is refused
+ * for `quarantineMs`, after which every pay in flight at the time has ended and written its outcome
+ * again. The first instance to notice starts the quarantine (stored, so every instance follows it)
+ * and, when the epoch is gone, a new epoch.
  *
  * An instance that first meets Redis with no epoch at all cannot tell a new deployment from a wiped
- * Redis; it starts a new epoch, and the instances that knew the old one detect the loss and pause the
- * whole deployment through the stored end of the quarantine.
+ * Redis: it starts a new epoch, and the instances that knew the old one pause the deployment.
  */
 export class DataLossGuard {
   #epoch: string | null = null;
+  #masters: string | null = null;
   #quarantinedUntil = 0;
-  #handling: Promise<void> | null = null;
+  #checking: Promise<void> | null = null;
 
   constructor(
     private readonly state: SharedState,
     private readonly quarantineMs: number,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** The masters' identity (run ids), or null when it cannot be read. */
+    private readonly mastersOf: () => Promise<string | null> = () => Promise.resolve(null),
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** The epoch the admitting scripts check; null until this instance has met Redis (the scripts then skip the check). */
+  /** The epoch the admitting scripts check; null until known (check() runs before the first pay). */
   get epoch(): string | null {
     return this.#epoch;
   }
@@ -42,49 +54,83 @@ export class DataLossGuard {
     return Math.max(0, this.#quarantinedUntil - this.clock.now());
   }
 
-  /** Compares the stored epoch with ours (at start and on every reconnect). Throws StateUnavailable. */
+  /** Reads the epoch and the masters if not known yet (before a pay: cheap once). Throws StateUnavailable. */
+  async ensureKnown(): Promise<void> {
+    if (this.#epoch === null) await this.check();
+  }
+
+  /** Compares the stored epoch and the masters with what this instance knows (at start, on reconnect, on cluster changes). Throws StateUnavailable. */
   async check(): Promise<void> {
-    const [stored = null, quarantine = null] = await this.state.getMany([EPOCH_KEY, QUARANTINE_KEY]);
-    if (this.#epoch === null) {
+    this.#checking ??= this.#check().finally(() => {
+      this.#checking = null;
+    });
+    await this.#checking;
+  }
+
+  /** Compares only the masters' identity (cheap: one INFO per master), between reconnects. Throws StateUnavailable. */
+  async checkMasters(): Promise<void> {
+    const masters = await this.mastersOf();
+    if (masters === null || this.#masters === null) {
+      this.#masters ??= masters;
+      return;
+    }
+    if (masters === this.#masters) return;
+    this.#masters = masters;
+    await this.#handle(this.#epoch, 'a new Redis master (failover or restart) may lack the last writes');
+  }
+
+  /** A script found the epoch missing (`current` null) or different: Redis lost data. */
+  async lost(current: string | null): Promise<void> {
+    await this.#handle(current, 'the deployment epoch is gone or changed');
+  }
+
+  async #check(): Promise<void> {
+    const [read, quarantine, masters] = await Promise.all([this.state.readEpoch(), this.state.get(QUARANTINE_KEY), this.mastersOf()]);
+    this.#adoptQuarantine(quarantine);
+    // Only part of a cluster holding the epoch is a shard that lost data: a loss like no epoch at all.
+    const stored = read.isMixed ? MIXED : read.value;
+    const mastersChanged = this.#masters !== null && masters !== null && masters !== this.#masters;
+    if (masters !== null) this.#masters = masters;
+    if (this.#epoch === null && stored !== MIXED) {
       if (stored === null) {
+        // First contact with a Redis holding no epoch: a new deployment (see the class comment).
         const fresh = randomUUID();
-        this.#epoch = (await this.state.setIfAbsent(EPOCH_KEY, fresh, null)) ? fresh : await this.state.get(EPOCH_KEY);
+        await this.state.writeEpoch(fresh, true);
+        const written = await this.state.readEpoch();
+        this.#epoch = written.isMixed ? null : written.value;
       } else {
         this.#epoch = stored;
       }
-      this.#adoptQuarantine(quarantine);
-      return;
+      if (!mastersChanged) return;
     }
-    if (stored !== this.#epoch) await this.lost(stored);
+    if (stored !== this.#epoch) await this.#handle(stored === MIXED ? null : stored, 'the deployment epoch is gone or changed');
+    else if (mastersChanged) await this.#handle(stored, 'a new Redis master (failover or restart) may lack the last writes');
   }
 
-  /** A script (or a reconnect) found the epoch missing (`current` null) or different: Redis lost data. */
-  async lost(current: string | null): Promise<void> {
-    this.#handling ??= this.#handleLoss(current).finally(() => {
-      this.#handling = null;
-    });
-    await this.#handling;
-  }
-
-  async #handleLoss(current: string | null): Promise<void> {
-    if (current !== null && current === this.#epoch) return;
+  /**
+   * A loss: follow the quarantine another instance started, or start it (the first to notice wins the
+   * stored marker and, when the epoch is gone, writes a new one everywhere).
+   */
+  async #handle(current: string | null, why: string): Promise<void> {
     this.metrics.redisDataLosses.inc();
-    let until: number;
-    if (current === null) {
-      // The first to notice: a new epoch, and the quarantine every instance follows.
-      const fresh = randomUUID();
-      this.#epoch = (await this.state.setIfAbsent(EPOCH_KEY, fresh, null)) ? fresh : await this.state.get(EPOCH_KEY);
-      until = this.clock.now() + this.quarantineMs;
-      if (!(await this.state.setIfAbsent(QUARANTINE_KEY, String(until), this.quarantineMs))) until = Number(await this.state.get(QUARANTINE_KEY)) || until;
+    const until = this.clock.now() + this.quarantineMs;
+    if (await this.state.setIfAbsent(QUARANTINE_KEY, String(until), this.quarantineMs)) {
+      if (current === null) {
+        const fresh = randomUUID();
+        await this.state.writeEpoch(fresh, false);
+        this.#epoch = fresh;
+      } else {
+        this.#epoch = current;
+      }
+      this.#quarantinedUntil = Math.max(this.#quarantinedUntil, until);
     } else {
-      // Another instance noticed first and started a new epoch; follow its quarantine (none left if it has ended).
+      this.#adoptQuarantine(await this.state.get(QUARANTINE_KEY));
+      // Whoever started the quarantine writes the new epoch; it is read again before the next pay.
       this.#epoch = current;
-      until = Number(await this.state.get(QUARANTINE_KEY)) || 0;
     }
-    this.#quarantinedUntil = Math.max(this.#quarantinedUntil, until);
     this.logger.error(
-      { event: 'redis_data_lost', quarantineMs: this.quarantineLeftMs },
-      'Redis lost data (restarted empty, flushed or failed over): records of pays in flight may be gone, so every pay is refused until the longest pay has ended',
+      { event: 'redis_data_lost', reason: why, quarantineMs: this.quarantineLeftMs },
+      `Redis may have lost data (${why}): every pay is refused until the longest pay has ended`,
     );
   }
 

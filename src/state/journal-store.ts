@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/require-await -- the memory store implements an async interface synchronously */
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-client';
 import type { Metrics } from '../metrics';
 import { LuaScript } from './lua-script';
 import { StateUnavailable } from './shared-state';
@@ -51,7 +51,7 @@ export class RedisJournalStore implements JournalStore {
   readonly #keys: { entry: (id: string) => string; time: string; unresolved: string; entryPrefix: string };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keyPrefix: string,
     private readonly bounds: JournalBounds,
     private readonly metrics: Metrics,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-client';
 
 /** A Lua script run by SHA (EVALSHA) with a fallback to EVAL when the server has not cached it. */
 export class LuaScript {
@@ -11,7 +11,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, this.keyCount, ...keys, ...args);
     } catch (error) {

@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/require-await -- an async interface implemented synchronously: running one callback at a time is what makes these operations atomic */
-import { StateFull, type BeginResult, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
+import { EPOCH_KEY } from './epoch-keys';
+import { StateFull, type BeginResult, type EpochRead, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 interface Entry {
   value: string;
@@ -117,6 +118,14 @@ export class MemoryState implements SharedState {
 
   async ping(): Promise<void> {
     return undefined;
+  }
+
+  async readEpoch(): Promise<EpochRead> {
+    return { isMixed: false, value: this.#read(EPOCH_KEY) };
+  }
+
+  async writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void> {
+    if (!onlyIfAbsent || this.#read(EPOCH_KEY) === null) this.#entries.set(EPOCH_KEY, { value, expiresAt: Number.POSITIVE_INFINITY });
   }
 
   /** How many keys are held now (expired ones not yet swept included). */

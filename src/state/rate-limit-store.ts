@@ -1,7 +1,8 @@
 import { MemoryStore, type ClientRateLimitInfo, type IncrementResponse, type Options, type Store } from 'express-rate-limit';
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { ServiceUnavailable } from '../errors';
+import { masters, type RedisClient } from './redis-client';
 import type { RedisTrouble } from './redis-trouble';
 import { StateUnavailable } from './shared-state';
 
@@ -138,7 +139,7 @@ export class BoundedMemoryStore implements Store {
  */
 export function rateLimitStore(
   name: string,
-  redis: Redis | null,
+  redis: RedisClient | null,
   keyPrefix: string,
   onRedisDown: 'local' | 'refuse',
   maxLocalKeys: number,
@@ -146,13 +147,19 @@ export function rateLimitStore(
 ): MemoryStore | FailoverStore {
   if (!redis) return new MemoryStore();
   const local = new BoundedMemoryStore(maxLocalKeys);
+  const send = async ([command = '', ...args]: string[]): Promise<RedisReply> => {
+    // A script is loaded on every master: a cluster routes SCRIPT LOAD to any node, EVALSHA to the key's.
+    if (command.toUpperCase() === 'SCRIPT')
+      return (await Promise.all(masters(redis).map((node) => node.call(command, ...args) as Promise<RedisReply>)))[0] ?? '';
+    return redis.call(command, ...args) as Promise<RedisReply>;
+  };
   const shared = new RedisStore({
     prefix: `${keyPrefix}rl:${name}:`,
-    sendCommand: (command: string, ...args: string[]) =>
-      (redis.call(command, ...args) as Promise<RedisReply>).catch((error: unknown) => {
+    sendCommandCluster: ({ command }) =>
+      send(command).catch((error: unknown) => {
         // Redis's own answers (NOSCRIPT after a restart: rate-limit-redis reloads its script) pass through.
         if (error instanceof ReplyError) throw error;
-        throw new StateUnavailable(`rate_limit ${command.toLowerCase()}`, error);
+        throw new StateUnavailable(`rate_limit ${(command[0] ?? '').toLowerCase()}`, error);
       }),
   });
   return new FailoverStore(shared, local, onRedisDown, trouble, name);

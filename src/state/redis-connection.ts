@@ -1,8 +1,9 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { sentinelOptions } from './redis-url';
 import type { Metrics } from '../metrics';
+import type { RedisClient } from './redis-client';
+import { clusterOptions, sentinelOptions } from './redis-url';
 
 /**
  * Connection options chosen so that Redis trouble can never hang a payment request:
@@ -32,8 +33,32 @@ export interface RedisDiagnosis {
   lastError: string | null;
 }
 
+/**
+ * A Redis Cluster client with the same promises: no offline queue (a command fails at once while the
+ * cluster is down or refreshing its slots), one attempt per command and node, and redirections
+ * (MOVED/ASK during a resharding, TRYAGAIN mid-migration, a failover) followed by ioredis itself.
+ */
+function clusterClient(config: Config['redis'], cluster: NonNullable<ReturnType<typeof clusterOptions>>): Cluster {
+  const nodeOptions: RedisOptions = { maxRetriesPerRequest: 1, commandTimeout: config.commandTimeoutMs, connectTimeout: config.connectTimeoutMs };
+  return new Cluster(cluster.nodes, {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: redisOptions(config).retryStrategy ?? null,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 50,
+    retryDelayOnMoved: 0,
+    maxRedirections: 16,
+    slotsRefreshTimeout: config.connectTimeoutMs,
+    redisOptions: { ...nodeOptions, ...(cluster.password ? { password: cluster.password } : {}), ...(cluster.tls ? { tls: {} } : {}) },
+  });
+}
+
 /** Where a Redis URL points, without its credentials. */
 export function describeTarget(url: string): string {
+  const cluster = clusterOptions(url);
+  if (cluster) return `cluster ${cluster.nodes.map((node) => `${node.host}:${String(node.port)}`).join(',')}${cluster.tls ? ' (TLS)' : ''}`;
   const sentinel = sentinelOptions(url);
   if (sentinel)
     return `sentinels ${(sentinel.sentinels ?? []).map((s) => `${s.host ?? ''}:${String(s.port ?? 26379)}`).join(',')} (master ${sentinel.name ?? ''})`;
@@ -61,12 +86,13 @@ export function nameRedisError(error: Error & { code?: string }): string {
  * Connection events drive the redis_up gauge and are logged without the URL (it may hold a
  * password): where it goes and, when it fails, the named reason, once per change of reason.
  */
-export function createRedis(config: Config['redis'], logger: Logger, metrics: Metrics): { redis: Redis; diagnosis: RedisDiagnosis } {
+export function createRedis(config: Config['redis'], logger: Logger, metrics: Metrics): { redis: RedisClient; diagnosis: RedisDiagnosis } {
   if (!config.url) throw new Error('createRedis needs REDIS_URL');
   const url = config.url.reveal();
   const options = redisOptions(config);
   const sentinel = sentinelOptions(url);
-  const redis = sentinel ? new Redis({ ...options, ...sentinel }) : new Redis(url, options);
+  const cluster = clusterOptions(url);
+  const redis: RedisClient = cluster ? clusterClient(config, cluster) : sentinel ? new Redis({ ...options, ...sentinel }) : new Redis(url, options);
   const diagnosis: RedisDiagnosis = { target: describeTarget(url), lastError: null };
   let wasReady = false;
   metrics.redisUp.set(0);
@@ -92,7 +118,7 @@ export function createRedis(config: Config['redis'], logger: Logger, metrics: Me
 }
 
 /** Waits until the client is ready or `timeoutMs` passes; false means start degraded. */
-export async function waitForRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
+export async function waitForRedis(redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return true;
   return new Promise((resolve) => {
     const done = (ready: boolean) => {

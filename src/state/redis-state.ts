@@ -1,7 +1,9 @@
-import type Redis from 'ioredis';
+import type { RedisClient } from './redis-client';
 import type { Metrics } from '../metrics';
+import { allEpochKeys, epochKeyFor } from './epoch-keys';
 import { LuaScript } from './lua-script';
-import { EPOCH_KEY, StateUnavailable, type BeginResult, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
+import { masters } from './redis-client';
+import { StateUnavailable, type BeginResult, type EpochRead, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 const DELETE_IF_EQUALS = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1);
 
@@ -74,7 +76,7 @@ export class RedisState implements SharedState {
   readonly kind = 'redis';
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly metrics: Metrics,
   ) {}
@@ -99,7 +101,9 @@ export class RedisState implements SharedState {
   }
 
   async reserve(key: string, value: string, ttlMs: number, epoch: string | null): Promise<ReserveResult> {
-    const reply = await this.#do('reserve', () => RESERVE.run(this.redis, [this.prefix + key, this.#epochKey()], [value, positive(ttlMs), epoch ?? '']));
+    const reply = await this.#do('reserve', () =>
+      RESERVE.run(this.redis, [this.prefix + key, epochKeyFor(this.prefix, this.prefix + key, this.redis.isCluster)], [value, positive(ttlMs), epoch ?? '']),
+    );
     const [kind, detail] = reply as [string, string | undefined];
     if (kind === 'epoch_lost') return { kind, epoch: detail ?? null };
     if (kind === 'exists' && detail !== undefined) return { kind, value: detail };
@@ -116,7 +120,7 @@ export class RedisState implements SharedState {
     const reply = await this.#do('begin_invoice_pay', () =>
       BEGIN_INVOICE_PAY.run(
         this.redis,
-        [this.prefix + keys.lock, this.prefix + keys.hold, this.#epochKey()],
+        [this.prefix + keys.lock, this.prefix + keys.hold, epochKeyFor(this.prefix, this.prefix + keys.lock, this.redis.isCluster)],
         [owner, positive(lockTtlMs), pendingHold?.value ?? '', positive(pendingHold?.ttlMs ?? 1), epoch ?? ''],
       ),
     );
@@ -160,13 +164,16 @@ export class RedisState implements SharedState {
     return reply === 1;
   }
 
+  /** SCAN on every master (a cluster's keys are spread over them). */
   async *scan(keyPrefix: string): AsyncIterable<string[]> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.#do('scan', () => this.redis.scan(cursor, 'MATCH', `${escapeGlob(this.prefix + keyPrefix)}*`, 'COUNT', 500));
-      cursor = next;
-      if (keys.length > 0) yield keys.map((key) => key.slice(this.prefix.length));
-    } while (cursor !== '0');
+    for (const node of masters(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#do('scan', () => node.scan(cursor, 'MATCH', `${escapeGlob(this.prefix + keyPrefix)}*`, 'COUNT', 500));
+        cursor = next;
+        if (keys.length > 0) yield keys.map((key) => key.slice(this.prefix.length));
+      } while (cursor !== '0');
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -177,9 +184,16 @@ export class RedisState implements SharedState {
     await this.#do('ping', () => this.redis.ping());
   }
 
-  /** Where the deployment epoch a script checks lives (one key on a single Redis). */
-  #epochKey(): string {
-    return `${this.prefix}${EPOCH_KEY}`;
+  async readEpoch(): Promise<EpochRead> {
+    const keys = allEpochKeys(this.prefix, this.redis.isCluster);
+    // One GET per key, issued together: auto-pipelining groups them per node (one slot each in a cluster).
+    const values = await this.#do('epoch', () => Promise.all(keys.map((key) => this.redis.get(key))));
+    return new Set(values).size === 1 ? { isMixed: false, value: values[0] ?? null } : { isMixed: true };
+  }
+
+  async writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void> {
+    const keys = allEpochKeys(this.prefix, this.redis.isCluster);
+    await this.#do('epoch', () => Promise.all(keys.map((key) => (onlyIfAbsent ? this.redis.set(key, value, 'NX') : this.redis.set(key, value)))));
   }
 
   async #do<T>(operation: string, command: () => Promise<T>): Promise<T> {

@@ -50,6 +50,13 @@ export interface SharedState {
   delete(key: string): Promise<void>;
   /** Fails when the store cannot answer: what readiness reports. */
   ping(): Promise<void>;
+  /**
+   * The deployment epoch (data-loss.ts): its value, null when it is nowhere, or `mixed` when only part
+   * of the store holds it (a cluster shard lost data).
+   */
+  readEpoch(): Promise<EpochRead>;
+  /** Writes the epoch everywhere: only where it is missing (`onlyIfAbsent`), or over whatever is there. */
+  writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void>;
 }
 
 /** Redis no longer holds the deployment epoch this instance knows: it lost data. `epoch` is what it holds now. */
@@ -68,8 +75,8 @@ export interface InvoiceKeys {
   readonly hold: string;
 }
 
-/** The deployment epoch's key (without the prefix): see data-loss.ts. */
-export const EPOCH_KEY = 'epoch';
+/** The deployment epoch as read: its value (null: nowhere), or `isMixed` when only part of the store holds it. */
+export type EpochRead = { readonly isMixed: false; readonly value: string | null } | { readonly isMixed: true };
 
 /** The in-process store is at its cap: a new key is refused rather than another evicted. */
 export class StateFull extends Error {

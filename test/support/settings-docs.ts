@@ -31,12 +31,18 @@ export function renderEnvExample(): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The first sentence of a setting's meaning: the README's table stays short; .env.example has it whole. */
+function firstSentence(doc: string): string {
+  const end = doc.search(/\.(\s|$)/);
+  return end < 0 ? doc : doc.slice(0, end + 1);
+}
+
 /** The README's settings table. */
 export function renderSettingsTable(): string {
   const rows = ['| Variable | Default | Meaning |', '|---|---|---|'];
   for (const { setting } of listSettings()) {
-    const fallback = setting.default === undefined ? (setting.secret ? '— (secret)' : '—') : setting.default === '' ? 'empty' : `\`${setting.default}\``;
-    rows.push(`| \`${setting.name}\` | ${fallback} | ${setting.doc.replace(/\|/g, '\\|')} |`);
+    const fallback = setting.default === undefined ? (setting.secret ? 'secret' : '—') : setting.default === '' ? 'empty' : `\`${setting.default}\``;
+    rows.push(`| \`${setting.name}\` | ${fallback} | ${firstSentence(setting.doc).replace(/\|/g, '\\|')} |`);
   }
   return rows.join('\n');
 }

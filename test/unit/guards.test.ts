@@ -8,7 +8,7 @@ import { LandingWrites } from '../../src/state/landing-writes';
 import { MemoryState } from '../../src/state/memory-state';
 import { BoundedMemoryStore } from '../../src/state/rate-limit-store';
 import { RedisTrouble } from '../../src/state/redis-trouble';
-import { EPOCH_KEY } from '../../src/state/shared-state';
+import { EPOCH_KEY } from '../../src/state/epoch-keys';
 import { flakyState } from '../support/flaky-state';
 
 const logger = pino({ level: 'silent' });

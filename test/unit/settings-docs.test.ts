@@ -12,3 +12,16 @@ describe('the settings documentation', () => {
     expect(readme).toBe(readmeWithTable(readme));
   });
 });
+
+describe("the README's error table", () => {
+  it('names every problem the service answers with, with its status', async () => {
+    const { PROBLEMS } = await import('../../src/errors');
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('<!-- problems:start -->'), readme.indexOf('<!-- problems:end -->'));
+    const rows = table.split('\n').filter((line) => line.startsWith('| '));
+    for (const problem of PROBLEMS) {
+      const row = rows.find((line) => line.includes(`\`${problem.slug}\``));
+      expect({ slug: problem.slug, status: row?.includes(String(problem.status)) }).toEqual({ slug: problem.slug, status: true });
+    }
+  });
+});
