@@ -1,3 +1,5 @@
+import { foldCase } from './fold-case';
+
 /**
  * Cardholder data (PCI DSS): primary account numbers, card verification codes and bank account
  * numbers. Whatever this service relays, stores or logs passes through here: card and account numbers
@@ -25,7 +27,7 @@ const VERIFICATION_CODE_IN_TEXT = /\b(cvv\d?|cvc\d?|cvn|cvd|csc|security code|ve
 const ACCOUNT_NUMBER_IN_TEXT = new RegExp(String.raw`\b(account|acct|a\/c|iban|dda)\b(\W{0,6}(?:no\.?|number|nr|#)?\W{0,3})(\d(?:${SEPARATOR}\d){4,33})`, 'gi');
 
 function normalisedKey(key: string): string {
-  return key.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return foldCase(key).replace(/[^a-z0-9]/g, '');
 }
 
 export function isVerificationCodeKey(key: string): boolean {

@@ -1,3 +1,4 @@
+import { passesLuhn } from '../cardholder-data';
 import { InvalidRequest } from '../errors';
 
 /**
@@ -11,6 +12,24 @@ export const MAX_NUMERIC_INVOICE_ID = 2_147_483_647;
 
 const GUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
+/** Runs of 15 or more digits, and card numbers written in their printed groups (4-4-4-4[-1..3], 4-6-4/5) with - or _. */
+const DIGIT_RUN = /\d{15,}/g;
+const GROUPED_CARD = /(?<!\d)(?:\d{4}([-_])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([-_])\d{6}\2\d{4,5})(?!\d)/g;
+
+/**
+ * True when `id` may hold a card number: a run of 15 or more digits with a 15-19-digit stretch that
+ * passes the Luhn check, or a number in a card's printed groups that does. Shorter runs (a 13-digit
+ * timestamp, dates) are left alone: they are what order ids are made of. GUIDs are not looked at.
+ */
+function holdsCardNumber(id: string): boolean {
+  if (GUID.test(id)) return false;
+  for (const [run] of id.matchAll(DIGIT_RUN)) {
+    for (let length = 15; length <= Math.min(19, run.length); length += 1)
+      for (let start = 0; start + length <= run.length; start += 1) if (passesLuhn(run.slice(start, start + length))) return true;
+  }
+  return [...id.matchAll(GROUPED_CARD)].some(([grouped]) => passesLuhn(grouped.replace(/[-_]/g, '')));
+}
+
 /** An invoice id: as the client sent it (what is forwarded to iCG) and in its one canonical form (what everything keyed by invoice uses). */
 export interface InvoiceId {
   readonly asSent: string;
@@ -19,7 +38,9 @@ export interface InvoiceId {
 
 /** The answer to any unacceptable invoice id, including one the router could not percent-decode. */
 export function invalidInvoiceId(detail = `must match ${INVOICE_ID_PATTERN.source}`): InvalidRequest {
-  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_"; an all-digit id at most 2147483647', [{ pointer: '/invoiceId', detail }]);
+  return new InvalidRequest('The invoice id must be 1-64 letters, digits, "-" or "_" (an all-digit id at most 2147483647), and hold no card number', [
+    { pointer: '/invoiceId', detail },
+  ]);
 }
 
 /**
@@ -38,13 +59,14 @@ export function canonicalInvoiceId(id: string): string {
 }
 
 /**
- * Throws InvalidRequest unless `value` is an acceptable invoice id: the allow-list, and for an
- * all-digit id iCG's int range (which also keeps card numbers out of invoice ids).
+ * Throws InvalidRequest unless `value` is an acceptable invoice id: the allow-list, for an all-digit
+ * id iCG's int range, and no card number inside (invoice ids are logged and key Redis records).
  */
 export function parseInvoiceId(value: unknown): InvoiceId {
   if (typeof value !== 'string' || !INVOICE_ID_PATTERN.test(value)) throw invalidInvoiceId();
   const canonical = canonicalInvoiceId(value);
   if (/^\d+$/.test(canonical) && (canonical.length > 10 || Number(canonical) > MAX_NUMERIC_INVOICE_ID))
     throw invalidInvoiceId(`an all-digit invoice id must be at most ${MAX_NUMERIC_INVOICE_ID} (iCG's invoice number is a 32-bit integer)`);
+  if (holdsCardNumber(value)) throw invalidInvoiceId('must not hold a card number (it would be stored and logged with the invoice id)');
   return { asSent: value, canonical };
 }

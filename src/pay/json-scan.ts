@@ -1,4 +1,5 @@
 import type { FieldError } from '../errors';
+import { foldCase } from '../fold-case';
 
 /** Deeper JSON than any payment needs; the scanner stops there (the input is hostile). */
 export const MAX_JSON_DEPTH = 32;
@@ -114,14 +115,14 @@ export function scanJson(text: string): JsonScan | FieldError {
       if (text[at] !== '"') fail(pointer, 'is not valid JSON: expected a field name');
       const key = readString(pointer);
       const childPointer = `${pointer}/${escapePointer(key)}`;
-      const earlier = seen.get(key.toLowerCase());
+      const earlier = seen.get(foldCase(key));
       if (earlier !== undefined) fail(childPointer, `repeats the field "${shorten(earlier)}" (names are case-insensitive): send each field once`);
-      seen.set(key.toLowerCase(), key);
+      seen.set(foldCase(key), key);
       skipWhitespace();
       if (text[at] !== ':') fail(childPointer, 'is not valid JSON: expected ":"');
       at += 1;
       const number = readValue(childPointer, depth);
-      if (depth === 1 && number !== null) topLevelNumbers.set(key.toLowerCase(), number);
+      if (depth === 1 && number !== null) topLevelNumbers.set(foldCase(key), number);
       skipWhitespace();
       if (text[at] === ',') {
         at += 1;

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { InvalidRequest, type FieldError } from '../errors';
+import { foldCase } from '../fold-case';
 import { escapePointer, scanJson } from './json-scan';
 
 /** A validated pay body: the bytes as received (what is forwarded and fingerprinted) and a parsed view to read fields from. */
@@ -68,7 +69,7 @@ export function parsePayBody(bytes: Buffer): PayBody {
   if ('pointer' in scan) throw new InvalidRequest(scan.pointer === '' ? `The request body ${scan.detail}` : 'The request body is not acceptable JSON', [scan]);
   const record = JSON.parse(text) as Record<string, unknown>;
   const errors: FieldError[] = [];
-  const spellings = new Map(Object.keys(record).map((key) => [key.toLowerCase(), key]));
+  const spellings = new Map(Object.keys(record).map((key) => [foldCase(key), key]));
   for (const [lower, schema] of Object.entries(KNOWN_FIELDS)) {
     const key = spellings.get(lower);
     if (key === undefined) {

@@ -1,3 +1,4 @@
+import { isVerificationCodeKey } from '../../src/cardholder-data';
 import { InvalidRequest } from '../../src/errors';
 import { Keyring } from '../../src/keyring';
 import { canonicalJson, isSameRequest, legacyFingerprint, requestFingerprint } from '../../src/pay/fingerprint';
@@ -28,6 +29,24 @@ describe('invoice id', () => {
       expect(() => parseInvoiceId(id)).toThrow(InvalidRequest);
     },
   );
+
+  it.each(['INV_4111111111111111', '4111-1111-1111-1111', 'card_4111_1111_1111_1111', 'x378282246310005y', '3782-822463-10005', 'ORD-6011000990139424-A'])(
+    'rejects %j, which holds a card number (it would reach logs and Redis keys)',
+    (id) => {
+      let refusal: unknown;
+      try {
+        parseInvoiceId(id);
+      } catch (error) {
+        refusal = error;
+      }
+      expect(refusal).toBeInstanceOf(InvalidRequest);
+      expect((refusal as InvalidRequest).errors[0]?.detail).toMatch(/card number/);
+    },
+  );
+
+  it.each(['INV-1732630001863', 'INV-2026-11-26-000123', 'ORD-4111111111111112', 'order_20261126_0001'])('accepts %j, which holds no card number', (id) => {
+    expect(parseInvoiceId(id).asSent).toBe(id);
+  });
 
   it('gives one canonical form to the spellings iCG reads as one invoice', () => {
     expect(['962', '0962', '00962'].map(canonicalInvoiceId)).toEqual(['962', '962', '962']);
@@ -86,6 +105,14 @@ describe('pay body', () => {
     ]);
     expect(errorsOf(bytes('{"Amount": 1, "Type": "D", "Invoices": [{"Id": 1, "id": 2}]}'))).toEqual([expect.objectContaining({ pointer: '/Invoices/0/id' })]);
     expect(errorsOf(bytes('{"Amount": 1, "Type": "D", "Invoices": [{"Id": 1}, {"Id": 2}]}'))).toEqual([]);
+  });
+
+  it('folds letter case the way iCG binds names: a dotless ı or a long ſ spells the same field', () => {
+    expect(errorsOf(bytes('{"Amount": 1, "Type": "D", "Method": {"Card": {"Expiration": "1", "Exp\u0131ration": "3"}}}'))).toEqual([
+      expect.objectContaining({ pointer: '/Method/Card/Exp\u0131ration' }),
+    ]);
+    expect(errorsOf(bytes('{"Amount": 1, "Type": "D", "Note": {"Sum": 1, "\u017fum": 2}}'))).toEqual([expect.objectContaining({ pointer: '/Note/\u017fum' })]);
+    expect(isVerificationCodeKey('\u017fecurityCode')).toBe(true);
   });
 
   it('rejects JSON nested deeper than any payment needs, without recursing into it', () => {
