@@ -19,6 +19,8 @@ import { tokenTimes, type RefreshPolicy } from './token-timing';
 const FAILED_LOGIN_PAUSE_MS = 1000;
 /** Logins that follow iCG refusing a token: at most one per this long, deployment-wide. */
 export const REFUSAL_LOGIN_INTERVAL_MS = 5000;
+/** How long a refusal is remembered: past the login slot that follows it, so that slot's gate still holds when it ends. */
+const REFUSAL_MARKER_MS = 2 * REFUSAL_LOGIN_INTERVAL_MS;
 /** iCG's expires_in is believed up to this (a token "valid for 30 years" would never be renewed). */
 const MAX_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600;
 
@@ -111,7 +113,7 @@ export class TokenManager {
     this.#o.metrics.tokenInvalidations.inc();
     if (this.#held?.record.raw === held.record.raw) this.#held = null;
     this.#localRefusedAt = this.#clock.now();
-    await Promise.all([this.#store.drop(held.record), this.#o.trouble.tolerate('token', () => this.#store.markRefused(REFUSAL_LOGIN_INTERVAL_MS))]);
+    await Promise.all([this.#store.drop(held.record), this.#o.trouble.tolerate('token', () => this.#store.markRefused(REFUSAL_MARKER_MS))]);
     const now = this.#clock.now();
     const newer =
       this.#held ??
@@ -259,7 +261,7 @@ export class TokenManager {
     const wasRefused = await this.#o.trouble.degrade(
       'token',
       () => this.#store.wasRefused(),
-      () => this.#clock.now() - this.#localRefusedAt < REFUSAL_LOGIN_INTERVAL_MS,
+      () => this.#clock.now() - this.#localRefusedAt < REFUSAL_MARKER_MS,
     );
     if (wasRefused && !(await this.#mayLoginAfterRefusal())) {
       throw new TokenRefused('iCG refused the access token for this payment and a new one was fetched moments ago; nothing was charged, retry shortly', {
