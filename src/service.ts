@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
+import { guardTimings } from './guard-timings';
 import { checkRedis, checkToken, type Check } from './health-checks';
 import { createAdminApp } from './http/admin-app';
 import { answerUnparsableRequests } from './http/client-error';
@@ -57,17 +58,11 @@ export class RedisMisconfigured extends Error {
 /** How often the masters' identity (and the epoch) are compared, between reconnects. */
 const MASTER_CHECK_INTERVAL_MS = 5000;
 
+/** How often Redis's configuration (eviction policy, persistence) is read again. */
+const REDIS_FACTS_INTERVAL_MS = 60_000;
+
 /** How long start-up waits for Redis before serving degraded (readiness detail says so meanwhile). */
 const REDIS_STARTUP_WAIT_MS = 3000;
-
-/**
- * Lifetimes derived from the pay deadline, so every lock outlives the work it guards: a login lock
- * covers a refresh and a password grant; an invoice lock and an in-flight key record cover a whole pay.
- */
-export function guardTimings(timeoutMs: number, payDeadlineMs: number) {
-  const loginLockTtlMs = 2 * timeoutMs + 1000;
-  return { loginLockTtlMs, tokenWaitMs: loginLockTtlMs + 1000, payLockTtlMs: payDeadlineMs + 5000 };
-}
 
 /** Whether `work` resolves within `ms`. */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -185,6 +180,17 @@ export async function startService(config: Config, options: { logDestination?: D
     trouble,
     logger,
     metrics,
+    timings.payLockTtlMs,
+  );
+  // Redis lost data: write back what must outlive it, so a retry after the quarantine replays instead of paying again.
+  dataLoss?.onLoss(() =>
+    trouble.tolerate('republish', async () => {
+      const [answers, holds, journalEntries] = await Promise.all([idempotency.republish(), invoices.republish(), journal.republish()]);
+      logger.warn(
+        { event: 'records_republished', answers, holds, journalEntries },
+        'wrote back the payment records this instance stored lately that Redis had lost',
+      );
+    }),
   );
   const inFlight = new InFlightPays();
   const payInvoice = new PayInvoice({
@@ -206,10 +212,17 @@ export async function startService(config: Config, options: { logDestination?: D
 
   // Each time Redis is (again) ready: did it lose data? what is it? and put the shared token back.
   let stopScrub: (() => void) | null = null;
+  const refreshRedisFacts = async (connection: RedisClient): Promise<RedisFacts | null> => {
+    const facts = await readRedisFacts(connection).catch(() => null);
+    if (!facts) return null;
+    const problem = blockingProblem(facts);
+    if (problem && problem !== (redisFacts && blockingProblem(redisFacts))) logger.error({ event: 'redis_misconfigured' }, problem);
+    redisFacts = facts;
+    return facts;
+  };
   const onRedisReady = async (connection: RedisClient): Promise<RedisFacts | null> => {
     await trouble.tolerate('data_loss_check', async () => dataLoss?.check());
-    const facts = await readRedisFacts(connection).catch(() => null);
-    if (facts) redisFacts = facts;
+    const facts = await refreshRedisFacts(connection);
     await tokens.republish();
     // Records an earlier version stored with iCG's whole answer are scrubbed in place.
     stopScrub ??= scheduleAnswerScrub(state, new AnswerFilter(config.icg.responseExtraFields, true), logger);
@@ -224,7 +237,6 @@ export async function startService(config: Config, options: { logDestination?: D
         connection.disconnect();
         throw new RedisMisconfigured(problem);
       }
-      if (problem) logger.warn({ event: 'redis_misconfigured' }, problem);
     }
     connection.on('ready', () => void onRedisReady(connection));
     // A cluster that changed its topology (a failover, new nodes) may have a master that lacks the last writes.
@@ -236,6 +248,11 @@ export async function startService(config: Config, options: { logDestination?: D
     if (redis?.status === 'ready') void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters());
   }, MASTER_CHECK_INTERVAL_MS);
   masterWatch.unref();
+  // An eviction policy set on a running Redis (CONFIG SET) is as dangerous as one set before start.
+  const factsWatch = setInterval(() => {
+    if (redis?.status === 'ready') void refreshRedisFacts(redis);
+  }, REDIS_FACTS_INTERVAL_MS);
+  factsWatch.unref();
 
   const stores = {
     client: rateLimitStore('client', redis, config.redis.keyPrefix, config.redis.downMode, config.redis.localStateMaxEntries, trouble),
@@ -254,6 +271,7 @@ export async function startService(config: Config, options: { logDestination?: D
       redisCheck.status === 'down' && diagnosis
         ? { detail: `redis at ${diagnosis.target} does not answer: ${diagnosis.lastError ?? 'command timeout (stalled?)'}` }
         : {};
+    const misconfigured = redisFacts ? blockingProblem(redisFacts) : null;
     const redisDetail: Check = {
       ...redisCheck,
       ...named,
@@ -264,6 +282,7 @@ export async function startService(config: Config, options: { logDestination?: D
       redis: redisDetail,
       token: tokenDetail,
       ...(quarantine > 0 ? { dataLoss: { status: 'down', detail: `Redis lost data: pays refused for ${Math.ceil(quarantine / 1000)} s more` } } : {}),
+      ...(misconfigured ? { redisConfig: { status: 'down', detail: misconfigured } } : {}),
     };
   };
   const beforeScrape = async () => {
@@ -301,7 +320,7 @@ export async function startService(config: Config, options: { logDestination?: D
       metricsToken: config.http.metricsToken,
       adminToken: config.admin.token,
       journal,
-      resolve: (id, resolution) => resolvePayment({ journal, invoices, idempotency, metrics, logger, stalePendingMs: timings.payLockTtlMs }, id, resolution),
+      resolve: (id, resolution) => resolvePayment({ journal, invoices, idempotency, metrics, logger }, id, resolution),
     }),
   );
   const url = await listen(server, config.port, config.host);
@@ -313,10 +332,12 @@ export async function startService(config: Config, options: { logDestination?: D
       isDraining = true;
       logger.info(
         { event: 'shutdown_started', delayMs: config.http.shutdownDelayMs, drainMs: config.http.shutdownDrainMs },
-        'draining: readiness is 503; pays in flight finish before the listener closes',
+        'draining: readiness is 503; new pays are refused after the shutdown delay, and pays in flight finish before the listener closes',
       );
       // The load balancer needs a moment to see readiness fail; pays already running are answered.
       await new Promise((resolve) => setTimeout(resolve, config.http.shutdownDelayMs));
+      // From here new pays go elsewhere (503, nothing sent): the ones in flight are the last to wait for.
+      payInvoice.close();
       if (inFlight.count > 0)
         logger.info({ event: 'shutdown_waiting_for_pays', pays: inFlight.count }, 'waiting for pays in flight before closing the listener');
       await settlesWithin(inFlight.settled(), config.pay.deadlineMs);
@@ -356,6 +377,7 @@ export async function startService(config: Config, options: { logDestination?: D
       await settlesWithin(landing.settled(), 5000);
       stopScrub?.();
       clearInterval(masterWatch);
+      clearInterval(factsWatch);
       stores.client.shutdown();
       stores.invoice.shutdown();
       icg.close();

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config';
 import { AppError } from '../errors';
+import { guardTimings } from '../guard-timings';
 import { createLogger } from '../logger';
 import { createMetrics } from '../metrics';
 import { IdempotencyStore } from '../pay/idempotency';
@@ -25,11 +26,11 @@ Reads the same configuration as the service (environment, config/<NODE_ENV>.json
 function table(entries: readonly JournalEntry[]): string {
   const rows = entries.map((entry) => [
     entry.startedAt,
-    entry.outcome + (entry.resolutions?.length ? ` → ${entry.resolutions.at(-1)?.as ?? ''}` : ''),
+    entry.outcome + (entry.abandoned ? ' (instance stopped)' : '') + (entry.resolutions?.length ? ` → ${entry.resolutions.at(-1)?.as ?? ''}` : ''),
     entry.invoiceId,
     entry.amount,
     entry.instrument ?? '',
-    entry.transactionId ?? entry.confirmationCode ?? '',
+    entry.transactionId ?? entry.confirmationCode ?? entry.resolutions?.at(-1)?.reference ?? '',
     entry.requestId,
     entry.id,
   ]);
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
     }
     const trouble = new RedisTrouble(metrics, logger);
     const state = new RedisState(redis, config.redis.keyPrefix, metrics);
+    const { payLockTtlMs: lockTtlMs } = guardTimings(config.icg.timeoutMs, config.pay.deadlineMs);
     const journal = new Journal(
       new RedisJournalStore(
         redis,
@@ -91,6 +93,7 @@ async function main(): Promise<number> {
       trouble,
       logger,
       metrics,
+      lockTtlMs,
     );
     if (positionals[0] === 'resolve') {
       const id = positionals[1];
@@ -100,7 +103,6 @@ async function main(): Promise<number> {
       }
       const landing = new LandingWrites(logger);
       const local = new MemoryState();
-      const lockTtlMs = config.pay.deadlineMs + 5000;
       const deps = {
         journal,
         invoices: new InvoiceGuard({
@@ -118,7 +120,6 @@ async function main(): Promise<number> {
         idempotency: new IdempotencyStore(state, config.idempotency.ttlSeconds, lockTtlMs, null, landing, metrics, logger, trouble),
         metrics,
         logger,
-        stalePendingMs: lockTtlMs,
       };
       const entry = await resolvePayment(deps, id, { as: values.as, by: values.by, ...(values.reference ? { reference: values.reference } : {}) });
       local.close();
@@ -141,7 +142,10 @@ async function main(): Promise<number> {
     process.stdout.write(values.json ? `${JSON.stringify(entries, null, 2)}\n` : `${table(entries)}\n${entries.length} payment(s)\n`);
     return 0;
   } finally {
-    redis.disconnect();
+    // quit() waits for the last writes (a resolution's) to be acknowledged.
+    await redis.quit().catch(() => {
+      redis.disconnect();
+    });
   }
 }
 

@@ -332,7 +332,7 @@ export const SETTINGS = {
       name: 'SHUTDOWN_DELAY_MS',
       type: int(0, 300000),
       default: '0',
-      doc: "After SIGTERM, /readyz answers 503 at once while the listener keeps taking requests this long (your load balancer's deregistration time), and until the pays in flight are done; then it closes.",
+      doc: "After SIGTERM, /readyz answers 503 at once while the listener keeps taking requests this long (your load balancer's deregistration time); then new pays get 503 (nothing sent) while the pays in flight finish, and the listener closes.",
     }),
     shutdownDrainMs: setting({
       name: 'SHUTDOWN_DRAIN_MS',

@@ -6,10 +6,11 @@ import type { KeyedDigest } from '../keyring';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { DataLossGuard } from '../state/data-loss';
-import type { RedisTrouble } from '../state/redis-trouble';
 import type { LandingWrites } from '../state/landing-writes';
+import type { RedisTrouble } from '../state/redis-trouble';
 import type { SharedState } from '../state/shared-state';
 import { withinMs } from '../within';
+import { RecentWrites } from './recent-writes';
 
 interface InFlightRecord {
   readonly state: 'in_flight';
@@ -18,6 +19,8 @@ interface InFlightRecord {
   readonly owner: string;
   /** The journal entry of the pay holding the key. */
   readonly payment: string;
+  /** Epoch ms after which the pay cannot still be running: its instance stopped mid-pay. */
+  readonly deadline: number;
 }
 
 interface DoneRecord {
@@ -43,6 +46,8 @@ export type Admission =
   /** `isFiltered`: stored by this version, whose answers were filtered before they were stored. */
   | { readonly kind: 'replay'; readonly answer: Answer; readonly isFiltered: boolean }
   | { readonly kind: 'in_flight' }
+  /** The pay holding the key outlived its deadline: its instance stopped mid-pay, so its outcome is unknown. */
+  | { readonly kind: 'abandoned'; readonly payment: string }
   | { readonly kind: 'mismatch' };
 
 /** The hex SHA-256 an Idempotency-Key is stored under (journal entries refer to the key by it). */
@@ -58,22 +63,28 @@ function recordKey(hash: string): string {
  * Idempotency-Key semantics (IETF httpapi draft, Stripe): the first request with a key runs and its
  * final answer is kept for `ttlSeconds`, bound to a keyed fingerprint of invoice and body bytes; the
  * same key again replays it, on any instance; a different request under the same key is refused; while
- * the first is running the key answers "in flight". The in-flight record lives `inFlightTtlMs`, past
- * the longest a pay can take, so a crashed instance's key frees itself. The reservation checks the
- * deployment epoch: a Redis that lost data admits nothing until the quarantine is over.
+ * the first is running the key answers "in flight". A pay that outlives `payDeadlineMs` (its instance
+ * died) leaves its key answering "outcome unknown" rather than free: it may have charged. The
+ * reservation checks the deployment epoch, and the answers stored lately are written again after Redis
+ * lost data.
  */
 export class IdempotencyStore {
+  readonly #recent: RecentWrites;
+
   constructor(
     private readonly state: SharedState,
     private readonly ttlSeconds: number,
-    private readonly inFlightTtlMs: number,
+    /** The longest a pay can be in flight (its deadline, with a margin). */
+    private readonly payDeadlineMs: number,
     private readonly dataLoss: DataLossGuard | null,
     private readonly landing: LandingWrites,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly trouble: RedisTrouble,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.#recent = new RecentWrites(clock);
+  }
 
   /**
    * Reserves the key for payment `payment` or says why not, in one atomic round trip. Without Redis no
@@ -81,14 +92,16 @@ export class IdempotencyStore {
    */
   async admit(key: string, fingerprint: KeyedDigest, isSameRequest: (stored: unknown) => boolean, payment: string): Promise<Admission> {
     const storeKey = recordKey(keyHash(key));
-    const inFlightRaw = JSON.stringify({ state: 'in_flight', v: 2, fingerprint, owner: randomUUID(), payment } satisfies InFlightRecord);
+    const deadline = this.clock.now() + this.payDeadlineMs;
+    const inFlightRaw = JSON.stringify({ state: 'in_flight', v: 2, fingerprint, owner: randomUUID(), payment, deadline } satisfies InFlightRecord);
     const reserved = await this.trouble.refuse(
       'idempotency',
       () =>
-        this.state.reserve(storeKey, inFlightRaw, this.inFlightTtlMs, this.dataLoss?.epoch ?? null).catch((error: unknown) => {
+        // The in-flight record lives as long as an answer would: if its instance dies, the key must not free itself.
+        this.state.reserve(storeKey, inFlightRaw, this.ttlSeconds * 1000, this.dataLoss?.epoch ?? null).catch((error: unknown) => {
           // A Redis that stalls rather than dies may still run the reservation after we gave up on it;
-          // the key would then answer 409 until the record expired. Take it back: on the same
-          // connection this runs after the reservation, and it only deletes our own record.
+          // the key would then answer 409. Take it back: on the same connection this runs after the
+          // reservation, and it only deletes our own record.
           void this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
           throw error;
         }),
@@ -109,22 +122,33 @@ export class IdempotencyStore {
     if (reserved.kind === 'created') return { kind: 'new', reservation: this.#reservation(storeKey, inFlightRaw, fingerprint, payment) };
     const existing = JSON.parse(reserved.value) as InFlightRecord | DoneRecord;
     if (!isSameRequest(existing.fingerprint)) return { kind: 'mismatch' };
-    if (existing.state === 'in_flight') return { kind: 'in_flight' };
-    return { kind: 'replay', answer: existing.answer, isFiltered: existing.v === 2 };
+    if (existing.state === 'done') return { kind: 'replay', answer: existing.answer, isFiltered: existing.v === 2 };
+    return this.clock.now() > existing.deadline ? { kind: 'abandoned', payment: existing.payment } : { kind: 'in_flight' };
   }
 
   /**
    * An operator's reconciliation of an unknown outcome: `answer` replaces what the key replays (a
    * payment confirmed charged), or, with null, the key is freed so a retry with it pays (confirmed not
-   * charged). Returns false when the key has no finished record (expired, or still in flight).
+   * charged). A key still in flight past its deadline (its instance died) is resolved the same way.
+   * Returns false when the key holds nothing to resolve (expired, or a pay still running).
    */
   async resolve(hash: string, answer: Answer | null): Promise<boolean> {
     const storeKey = recordKey(hash);
     const raw = await this.state.get(storeKey);
-    if (raw === null || (JSON.parse(raw) as InFlightRecord | DoneRecord).state !== 'done') return false;
+    if (raw === null) return false;
+    const record = JSON.parse(raw) as InFlightRecord | DoneRecord;
+    if (record.state === 'in_flight' && this.clock.now() <= record.deadline) return false;
     if (answer === null) return this.state.deleteIfEquals(storeKey, raw);
-    const record = JSON.parse(raw) as DoneRecord;
-    return this.state.replaceIfEqualsKeepingTtl(storeKey, raw, JSON.stringify({ ...record, answer } satisfies DoneRecord));
+    const done: DoneRecord = { state: 'done', v: 2, fingerprint: record.fingerprint, answer, ...(record.payment ? { payment: record.payment } : {}) };
+    return this.state.replaceIfEqualsKeepingTtl(storeKey, raw, JSON.stringify(done));
+  }
+
+  /**
+   * Writes the answers this instance stored lately back where Redis no longer has them (it lost data):
+   * a retry after the quarantine then replays them instead of paying again.
+   */
+  async republish(): Promise<number> {
+    return this.#recent.republish((key, value, ttlMs) => this.state.setIfAbsent(key, value, ttlMs));
   }
 
   #reservation(storeKey: string, inFlightRaw: string, fingerprint: KeyedDigest, payment: string): Reservation {
@@ -137,8 +161,8 @@ export class IdempotencyStore {
         const done = JSON.stringify({ state: 'done', v: 2, fingerprint, answer, payment } satisfies DoneRecord);
         const landing = this.#land(storeKey, inFlightRaw, done);
         // The client hears its answer once the record is kept (so a retry after the answer replays it),
-        // or once the in-flight record would have expired anyway; re-sending goes on in the background.
-        const waitMs = Math.max(0, reservedAt + this.inFlightTtlMs - this.clock.now());
+        // or once the pay's deadline has passed; re-sending goes on in the background.
+        const waitMs = Math.max(0, reservedAt + this.payDeadlineMs - this.clock.now());
         await withinMs(waitMs, landing).catch(() => undefined);
       },
       abandon: async () => {
@@ -155,9 +179,11 @@ export class IdempotencyStore {
    * without it a retry with the same key would pay again.
    */
   async #land(storeKey: string, inFlightRaw: string, done: string): Promise<void> {
+    const lifetimeMs = this.ttlSeconds * 1000;
+    this.#recent.remember(storeKey, done, lifetimeMs);
     const landed = await this.landing.land(
-      () => this.state.replaceIfEqualsOrAbsent(storeKey, inFlightRaw, done, this.ttlSeconds * 1000),
-      this.ttlSeconds * 1000,
+      () => this.state.replaceIfEqualsOrAbsent(storeKey, inFlightRaw, done, lifetimeMs),
+      lifetimeMs,
       () => {
         this.metrics.idempotencyWritesLost.inc();
         this.logger.error(

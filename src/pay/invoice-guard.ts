@@ -8,6 +8,7 @@ import type { LandingWrites } from '../state/landing-writes';
 import type { RedisTrouble } from '../state/redis-trouble';
 import { StateFull, type BeginResult, type InvoiceKeys, type SharedState } from '../state/shared-state';
 import type { InvoiceId } from './invoice-id';
+import { RecentWrites } from './recent-writes';
 
 /** Why an invoice is held, as stored under its hold key. */
 interface HoldRecord {
@@ -63,10 +64,13 @@ export interface InvoiceGuardOptions {
 export class InvoiceGuard {
   readonly #o: InvoiceGuardOptions;
   readonly #clock: Clock;
+  /** The unknown-outcome holds this instance wrote lately, to write again if Redis loses them. */
+  readonly #recentHolds: RecentWrites;
 
   constructor(options: InvoiceGuardOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
+    this.#recentHolds = new RecentWrites(this.#clock);
   }
 
   /** Starts a pay of `invoice` for journal entry `payment`, or throws why not (409 in flight or held, 503). */
@@ -129,7 +133,14 @@ export class InvoiceGuard {
    * invoice runs. A hold of another payment is left alone.
    */
   async endHold(invoice: Pick<InvoiceId, 'canonical'>, payment: string): Promise<void> {
-    await this.#o.shared.settleInvoicePay(invoiceKeys(invoice), '', payment, null);
+    const keys = invoiceKeys(invoice);
+    this.#recentHolds.forget(keys.hold);
+    await this.#o.shared.settleInvoicePay(keys, '', payment, null);
+  }
+
+  /** Writes the unknown-outcome holds this instance wrote lately back where Redis lost them (see DataLossGuard). */
+  republish(): Promise<number> {
+    return this.#recentHolds.republish((key, value, ttlMs) => this.#o.shared.setIfAbsent(key, value, ttlMs));
   }
 
   #pay(keys: InvoiceKeys, owner: string, payment: string, requestId: string, stores: SharedState[]): InvoicePay {
@@ -157,10 +168,12 @@ export class InvoiceGuard {
         if (outcome === 'known' || this.#o.holdMs === 0) return settle(null);
         const now = this.#clock.now();
         this.#o.metrics.invoiceHolds.inc();
-        return settle({
+        const hold = {
           value: JSON.stringify({ payment, requestId, state: 'unknown', since: now, until: now + this.#o.holdMs } satisfies HoldRecord),
           ttlMs: this.#o.holdMs,
-        });
+        };
+        if (stores.includes(this.#o.shared)) this.#recentHolds.remember(keys.hold, hold.value, hold.ttlMs);
+        return settle(hold);
       },
       abandon: () => settle(null),
     };
@@ -175,7 +188,7 @@ export class InvoiceGuard {
       // An unreadable hold still holds; Retry-After is then a guess.
     }
     return new InvoiceHeld(
-      'An earlier payment of this invoice has an unknown outcome and may have charged: do not pay again with a new Idempotency-Key. The merchant is checking; retrying with the original key shows the result once it is known',
+      'An earlier payment of this invoice has an unknown outcome and may have charged: do not pay again with a new Idempotency-Key. The merchant is checking; a retry with the Idempotency-Key of that earlier attempt (if it had one) shows the result once it is known',
       { retryAfterSeconds: Math.max(1, Math.ceil((until - this.#clock.now()) / 1000)) },
     );
   }

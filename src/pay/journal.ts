@@ -2,8 +2,9 @@ import { systemClock, type Clock } from '../clock';
 import { InvalidRequest, NotFound, NotResolvable } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { JournalStore } from '../state/journal-store';
+import type { EntryState, JournalStore } from '../state/journal-store';
 import type { RedisTrouble } from '../state/redis-trouble';
+import { RecentWrites } from './recent-writes';
 
 /**
  * What became of a pay. `pending` until it ends; `approved` / `declined` from iCG's Status (through the
@@ -40,6 +41,8 @@ export interface JournalEntry {
   readonly transactionId?: string;
   readonly confirmationCode?: string;
   readonly durationMs?: number;
+  /** Still pending long past its deadline: its instance stopped before iCG answered, so it is shown as `unknown`. */
+  readonly abandoned?: true;
   readonly resolutions?: readonly Resolution[];
 }
 
@@ -54,14 +57,17 @@ export interface JournalFilter {
 /** How far back a listing scans at most, in entries (a filter then keeps what matches). */
 const LIST_SCAN_LIMIT = 5000;
 
-function isUnresolved(entry: JournalEntry): boolean {
-  return entry.outcome === 'unknown' && (entry.resolutions?.length ?? 0) === 0;
+function storeState(entry: JournalEntry): EntryState {
+  if (entry.outcome === 'pending') return 'pending';
+  return entry.outcome === 'unknown' && (entry.resolutions?.length ?? 0) === 0 ? 'unresolved' : 'settled';
 }
 
 /**
  * The payment journal: every pay recorded before it is forwarded and updated with its outcome, in the
  * journal store (bounded by age and size; unresolved unknown outcomes are never trimmed) and as one log
- * line per change, so losing Redis does not lose it. Operators list it and resolve unknown outcomes.
+ * line per change, so losing Redis does not lose it. Operators list it and resolve unknown outcomes. A
+ * pay still pending `stalePendingMs` after it started lost its instance mid-pay: it is shown, counted
+ * and resolved as an unknown outcome.
  */
 export class Journal {
   constructor(
@@ -69,13 +75,22 @@ export class Journal {
     private readonly trouble: RedisTrouble,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
+    private readonly stalePendingMs: number,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.#recentUnresolved = new RecentWrites(clock);
+  }
 
-  /** Records a pay about to be forwarded (its log line at debug: the finished entry is the one at info). */
+  /** The unresolved entries this instance wrote lately, to write again if Redis loses them. */
+  readonly #recentUnresolved: RecentWrites;
+
+  /**
+   * Records a pay about to be forwarded. Its log line is at info too: if the instance dies mid-pay and
+   * Redis loses the entry, that line is the only trace of a pay that may have charged.
+   */
   async begin(entry: Omit<JournalEntry, 'outcome' | 'startedAt'>): Promise<JournalEntry> {
     const started: JournalEntry = { ...entry, startedAt: new Date(this.clock.now()).toISOString(), outcome: 'pending' };
-    this.logger.debug({ event: 'payment', payment: started }, 'payment pending');
+    this.logger.info({ event: 'payment', payment: started }, 'payment pending');
     await this.#write(started);
     return started;
   }
@@ -97,15 +112,15 @@ export class Journal {
   async get(id: string): Promise<JournalEntry> {
     const raw = await this.store.read(id);
     if (raw === null) throw new NotFound(`No journal entry ${id}`);
-    return JSON.parse(raw) as JournalEntry;
+    return this.#view(raw);
   }
 
   /** Entries matching `filter`, newest first. Unresolved ones are found whatever their age. */
   async list(filter: JournalFilter): Promise<JournalEntry[]> {
     const limit = Math.min(filter.limit ?? 100, 1000);
-    const raw = filter.unresolved ? await this.store.unresolved() : await this.store.list(filter.since ?? 0, LIST_SCAN_LIMIT);
+    const raw = filter.unresolved ? await this.store.unresolved(this.#stalePendingBefore()) : await this.store.list(filter.since ?? 0, LIST_SCAN_LIMIT);
     return raw
-      .map((text) => JSON.parse(text) as JournalEntry)
+      .map((text) => this.#view(text))
       .filter(
         (entry) =>
           (filter.outcome === undefined || entry.outcome === filter.outcome) && (filter.invoiceId === undefined || entry.invoiceId === filter.invoiceId),
@@ -115,8 +130,9 @@ export class Journal {
       .slice(0, limit);
   }
 
+  /** Unknown outcomes awaiting an operator, pays abandoned mid-pay included. */
   async countUnresolved(): Promise<number> {
-    return this.store.countUnresolved();
+    return this.store.countUnresolved(this.#stalePendingBefore());
   }
 
   /**
@@ -125,7 +141,7 @@ export class Journal {
    * later steps failed can be repeated); resolving an entry that is resolved otherwise, or whose
    * outcome is known, is refused.
    */
-  async resolve(id: string, resolution: Omit<Resolution, 'at'>, pendingOlderThanMs: number): Promise<JournalEntry> {
+  async resolve(id: string, resolution: Omit<Resolution, 'at'>): Promise<JournalEntry> {
     if (resolution.as === 'charged' && !resolution.reference)
       throw new InvalidRequest("A charge needs iCG's reference", [{ pointer: '/reference', detail: 'is required when resolution is charged' }]);
     const entry = await this.get(id);
@@ -134,18 +150,43 @@ export class Journal {
       if (last.as === resolution.as && last.reference === resolution.reference) return entry;
       throw new NotResolvable(`Payment ${id} was already resolved as ${last.as} by ${last.by}`);
     }
-    const isStalePending = entry.outcome === 'pending' && this.clock.now() - Date.parse(entry.startedAt) > pendingOlderThanMs;
-    if (entry.outcome !== 'unknown' && !isStalePending)
-      throw new NotResolvable(`Payment ${id} has a known outcome (${entry.outcome}); only unknown outcomes are resolved`);
-    const resolved: JournalEntry = { ...entry, outcome: 'unknown', resolutions: [{ ...resolution, at: new Date(this.clock.now()).toISOString() }] };
-    await this.store.write(resolved.id, Date.parse(resolved.startedAt), JSON.stringify(resolved), false);
+    if (entry.outcome === 'pending') throw new NotResolvable(`Payment ${id} is still in flight; resolve it once its outcome is known to be unknown`);
+    if (entry.outcome !== 'unknown') throw new NotResolvable(`Payment ${id} has a known outcome (${entry.outcome}); only unknown outcomes are resolved`);
+    const resolved: JournalEntry = { ...entry, resolutions: [{ ...resolution, at: new Date(this.clock.now()).toISOString() }] };
+    this.#recentUnresolved.forget(id);
+    await this.store.write(resolved.id, Date.parse(resolved.startedAt), JSON.stringify(resolved), 'settled');
     this.logger.warn({ event: 'payment_resolved', payment: resolved }, `payment ${id} resolved as ${resolution.as} by ${resolution.by}`);
     return resolved;
   }
 
+  /**
+   * Writes the unresolved entries this instance wrote lately back where Redis lost them (see
+   * DataLossGuard): they are what operators reconcile. Older ones are in the log.
+   */
+  republish(): Promise<number> {
+    return this.#recentUnresolved.republish((id, raw) =>
+      this.store.write(id, Date.parse((JSON.parse(raw) as JournalEntry).startedAt), raw, 'unresolved', true),
+    );
+  }
+
   /** A store that cannot answer leaves the log line as the record. */
   async #write(entry: JournalEntry): Promise<void> {
-    await this.trouble.tolerate('journal', () => this.store.write(entry.id, Date.parse(entry.startedAt), JSON.stringify(entry), isUnresolved(entry)));
+    const raw = JSON.stringify(entry);
+    const state = storeState(entry);
+    if (state === 'unresolved') this.#recentUnresolved.remember(entry.id, raw, Number.MAX_SAFE_INTEGER);
+    else this.#recentUnresolved.forget(entry.id);
+    await this.trouble.tolerate('journal', () => this.store.write(entry.id, Date.parse(entry.startedAt), raw, state));
+  }
+
+  #stalePendingBefore(): number {
+    return this.clock.now() - this.stalePendingMs;
+  }
+
+  /** An entry as operators see it: a pay pending past its deadline is an unknown outcome. */
+  #view(raw: string): JournalEntry {
+    const entry = JSON.parse(raw) as JournalEntry;
+    const isAbandoned = entry.outcome === 'pending' && Date.parse(entry.startedAt) < this.#stalePendingBefore();
+    return isAbandoned ? { ...entry, outcome: 'unknown', abandoned: true } : entry;
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { problemAnswer, type Answer } from '../answer';
 import { maskedInstrument, SensitiveValues } from '../cardholder-data';
 import { systemClock, type Clock } from '../clock';
-import { Conflict, IdempotencyKeyReused, RedisDataLost, TokenRefused, UpstreamFailure, UpstreamTimeout } from '../errors';
+import { Conflict, IdempotencyKeyReused, OutcomeUnknown, RedisDataLost, ServiceUnavailable, TokenRefused, UpstreamFailure, UpstreamTimeout } from '../errors';
 import type { AnswerFilter } from '../icg/answer-filter';
 import type { IcgClient, PayReply } from '../icg/client';
 import type { TokenManager } from '../icg/token-manager';
@@ -91,16 +91,28 @@ interface Sent {
  *    outcome is unknown, held; the journal entry finished.
  *
  * Every error thrown from here means nothing can have been charged, so the key and the invoice are freed.
+ * After close() (shutdown) nothing new is accepted.
  */
 export class PayInvoice {
   readonly #clock: Clock;
+  #isClosed = false;
 
   constructor(private readonly deps: PayInvoiceDeps) {
     this.#clock = deps.clock ?? systemClock;
   }
 
+  /**
+   * Shutdown: from now on every pay is refused (503, nothing sent) so the pays in flight are the last
+   * ones, and the instance can stop once they are done.
+   */
+  close(): void {
+    this.#isClosed = true;
+  }
+
   async pay(request: PayRequest): Promise<PayResult> {
     const deadline = this.#clock.now() + this.deps.deadlineMs;
+    if (this.#isClosed)
+      throw new ServiceUnavailable('This instance is shutting down; nothing was charged. Retry: another instance will take it', { retryAfterSeconds: 1 });
     await this.#refuseDuringDataLoss();
     const paymentId = randomUUID();
     const reserved = await this.#reserveKey(request, paymentId);
@@ -174,6 +186,14 @@ export class PayInvoice {
       case 'replay':
         this.deps.metrics.idempotentReplays.inc();
         return { answer: admission.isFiltered ? admission.answer : this.#relayable(admission.answer, request), isReplay: true };
+      case 'abandoned': {
+        // Not freed: the instance that sent it stopped before hearing iCG, so it may have charged.
+        const unknown = new OutcomeUnknown(
+          504,
+          'The instance handling the earlier request with this Idempotency-Key stopped before the payment gateway answered; the card may have been charged. Do not pay again with a new key: the merchant will reconcile it, and a retry with this key shows the result once it is known',
+        );
+        return { answer: problemAnswer(unknown, request.requestId, `/pay/${request.invoice.asSent}`), isReplay: true, problem: unknown.slug };
+      }
       case 'in_flight':
         this.deps.metrics.inFlightConflicts.inc({ guard: 'idempotency_key' });
         throw new Conflict('A request with this Idempotency-Key is still in progress; retry when it has finished', { retryAfterSeconds: 1 });

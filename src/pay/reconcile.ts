@@ -11,8 +11,6 @@ export interface ReconcileDeps {
   readonly idempotency: IdempotencyStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** A pay still pending this long after it started has lost its instance: it may be resolved too. */
-  readonly stalePendingMs: number;
 }
 
 /** What a key whose payment an operator confirmed charged replays from then on. */
@@ -36,7 +34,7 @@ export function chargedAnswer(reference: string): Answer {
  * with it pays; `charged` makes it replay an answer saying so. Each step can be repeated safely.
  */
 export async function resolvePayment(deps: ReconcileDeps, id: string, resolution: Omit<Resolution, 'at'>): Promise<JournalEntry> {
-  const entry = await deps.journal.resolve(id, resolution, deps.stalePendingMs);
+  const entry = await deps.journal.resolve(id, resolution);
   await deps.invoices.endHold({ canonical: entry.invoiceId }, entry.id);
   if (entry.keyHash) {
     const rewritten = await deps.idempotency.resolve(entry.keyHash, resolution.as === 'charged' ? chargedAnswer(resolution.reference ?? '') : null);

@@ -23,7 +23,9 @@ const QUARANTINE_KEY = 'data-loss-quarantine';
  * Either way records of pays in flight may be gone and no one can know which, so every pay is refused
  * for `quarantineMs`, after which every pay in flight at the time has ended and written its outcome
  * again. The first instance to notice starts the quarantine (stored, so every instance follows it)
- * and, when the epoch is gone, a new epoch.
+ * and, when the epoch is gone, a new epoch. Every instance that notices writes back what it stored
+ * lately that must outlive the loss (its `onLoss` listeners): the answers under Idempotency-Keys and
+ * the holds of unknown outcomes, so a retry after the quarantine replays instead of paying again.
  *
  * An instance that first meets Redis with no epoch at all cannot tell a new deployment from a wiped
  * Redis: it starts a new epoch, and the instances that knew the old one pause the deployment.
@@ -33,6 +35,7 @@ export class DataLossGuard {
   #masters: string | null = null;
   #quarantinedUntil = 0;
   #checking: Promise<void> | null = null;
+  readonly #lossListeners: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly state: SharedState,
@@ -43,6 +46,11 @@ export class DataLossGuard {
     private readonly mastersOf: () => Promise<string | null> = () => Promise.resolve(null),
     private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Runs `listener` after every loss this instance notices (it handles its own failures). */
+  onLoss(listener: () => Promise<void>): void {
+    this.#lossListeners.push(listener);
+  }
 
   /** The epoch the admitting scripts check; null until known (check() runs before the first pay). */
   get epoch(): string | null {
@@ -132,6 +140,7 @@ export class DataLossGuard {
       { event: 'redis_data_lost', reason: why, quarantineMs: this.quarantineLeftMs },
       `Redis may have lost data (${why}): every pay is refused until the longest pay has ended`,
     );
+    for (const listener of this.#lossListeners) void listener();
   }
 
   #adoptQuarantine(raw: string | null): void {

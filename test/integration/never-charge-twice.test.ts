@@ -113,6 +113,29 @@ describe('at most one charge per key and per invoice', () => {
     expect(lossLines.length).toBeGreaterThanOrEqual(1);
     expect(lossLines.length).toBeLessThanOrEqual(3);
   });
+
+  it('keeps answers and holds stored before Redis restarted empty: the instances write them back, so retries replay', async () => {
+    const urls = h.services.map((service) => service.url);
+    const approvedKey = { 'Idempotency-Key': `kept-approved-${Date.now()}` };
+    const unknownKey = { 'Idempotency-Key': `kept-unknown-${Date.now()}` };
+    expect((await postJson(`${urls[0] ?? ''}/pay/kept-1`, payBody(), approvedKey)).status).toBe(200);
+    h.icg.faults.payStatus = 500;
+    expect((await postJson(`${urls[1] ?? ''}/pay/kept-2`, payBody(), unknownKey)).status).toBe(502);
+    h.icg.faults.payStatus = null;
+    await redis.kill();
+    await redis.restart();
+    await waitForRedisBack(urls[2] ?? '');
+    const replayed = await postJson(`${urls[2] ?? ''}/pay/kept-1`, payBody(), approvedKey);
+    expect(replayed.status).toBe(200);
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    const unknown = await postJson(`${urls[2] ?? ''}/pay/kept-2`, payBody(), unknownKey);
+    expect(unknown.status).toBe(502);
+    expect(unknown.headers.get('idempotent-replayed')).toBe('true');
+    // A new key for the invoice whose outcome is unknown still meets its hold.
+    expect((await postJson(`${urls[2] ?? ''}/pay/kept-2`, payBody(), { 'Idempotency-Key': `kept-new-${Date.now()}` })).status).toBe(409);
+    expect(h.icg.stats.paysByInvoice['kept-1']).toBe(1);
+    expect(h.icg.stats.paysByInvoice['kept-2']).toBe(1);
+  });
 });
 
 describe('one invoice, however it is written', () => {
@@ -280,7 +303,7 @@ describe('bounded time and bounded memory', () => {
 });
 
 describe('shutdown', () => {
-  it('answers /readyz 503 at once on SIGTERM, and keeps serving the pay in flight', async () => {
+  it('answers /readyz 503 at once on SIGTERM, refuses new pays after SHUTDOWN_DELAY_MS, and keeps serving the pay in flight', async () => {
     const h = await startHarness({ env: LIMITS });
     h.icg.faults.payDelayMs = 800;
     const pay = postJson(`${h.url}/pay/drain-1`, payBody());
@@ -289,7 +312,12 @@ describe('shutdown', () => {
     const ready = await fetch(`${h.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ status: 'draining' });
+    // SHUTDOWN_DELAY_MS is 0 here: a new pay while the one in flight finishes goes elsewhere, and nothing is sent.
+    const late = await postJson(`${h.url}/pay/drain-2`, payBody());
+    expect(late.status).toBe(503);
+    expect(late.headers.get('retry-after')).toBe('1');
     expect((await pay).status).toBe(200);
+    expect(h.icg.stats.pays).toBe(1);
     await stopping;
     await h.close();
   });

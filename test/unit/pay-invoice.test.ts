@@ -8,13 +8,14 @@ import type { HeldToken } from '../../src/icg/token-manager';
 import { toRecord } from '../../src/icg/token-record';
 import { Keyring } from '../../src/keyring';
 import { createMetrics } from '../../src/metrics';
-import { IdempotencyStore } from '../../src/pay/idempotency';
+import { IdempotencyStore, keyHash } from '../../src/pay/idempotency';
 import { InFlightPays } from '../../src/pay/in-flight-pays';
 import { InvoiceGuard } from '../../src/pay/invoice-guard';
 import { parseInvoiceId } from '../../src/pay/invoice-id';
 import { Journal } from '../../src/pay/journal';
 import { parsePayBody } from '../../src/pay/pay-body';
 import { ClientLeft, PayInvoice, type PayRequest } from '../../src/pay/pay-invoice';
+import { chargedAnswer } from '../../src/pay/reconcile';
 import { MemoryJournalStore } from '../../src/state/journal-store';
 import { LandingWrites } from '../../src/state/landing-writes';
 import { MemoryState } from '../../src/state/memory-state';
@@ -54,7 +55,7 @@ function setup(options: { tokenDelayMs?: number } = {}) {
   const trouble = new RedisTrouble(metrics, logger);
   const landing = new LandingWrites(logger);
   const flaky = flakyState();
-  const journal = new Journal(new MemoryJournalStore({ maxEntries: 1000, maxAgeMs: 1e9 }), trouble, logger, metrics);
+  const journal = new Journal(new MemoryJournalStore({ maxEntries: 1000, maxAgeMs: 1e9 }), trouble, logger, metrics, DEADLINE_MS + 5000);
   const icg = new FakeIcg();
   let replacements = 0;
   const tokens = {
@@ -67,24 +68,26 @@ function setup(options: { tokenDelayMs?: number } = {}) {
       return Promise.resolve(held(`replacement-${replacements}`));
     },
   };
+  const idempotency = new IdempotencyStore(flaky.state, 86_400, DEADLINE_MS + 5000, null, landing, metrics, logger, trouble);
+  const invoices = new InvoiceGuard({
+    shared: flaky.state,
+    local: new MemoryState(),
+    downMode: 'refuse',
+    lockTtlMs: DEADLINE_MS + 5000,
+    holdMs: 60_000,
+    dataLoss: null,
+    landing,
+    trouble,
+    metrics,
+    logger,
+  });
   const pay = new PayInvoice({
     icg,
     tokens,
     answerFilter: new AnswerFilter(),
     keyring: Keyring.development(),
-    idempotency: new IdempotencyStore(flaky.state, 86_400, DEADLINE_MS + 5000, null, landing, metrics, logger, trouble),
-    invoices: new InvoiceGuard({
-      shared: flaky.state,
-      local: new MemoryState(),
-      downMode: 'refuse',
-      lockTtlMs: DEADLINE_MS + 5000,
-      holdMs: 60_000,
-      dataLoss: null,
-      landing,
-      trouble,
-      metrics,
-      logger,
-    }),
+    idempotency,
+    invoices,
     journal,
     dataLoss: null,
     inFlight: new InFlightPays(),
@@ -94,7 +97,11 @@ function setup(options: { tokenDelayMs?: number } = {}) {
     metrics,
     logger,
   });
-  return { pay, icg, journal, setDown: flaky.setDown };
+  const wipe = async () => {
+    for await (const keys of flaky.state.scan('')) for (const key of keys) await flaky.state.delete(key);
+  };
+  const republish = async () => ({ answers: await idempotency.republish(), holds: await invoices.republish() });
+  return { pay, icg, journal, setDown: flaky.setDown, wipe, republish };
 }
 
 function request(invoice: string, options: { key?: string; body?: string; signal?: AbortSignal } = {}): PayRequest {
@@ -232,5 +239,80 @@ describe('the Idempotency-Key store', () => {
     await admission.reservation.complete({ status: 200, contentType: 'application/json', body: {} });
     await expect(store.admit('key-00000011', fingerprint, () => true, 'payment-2')).resolves.toMatchObject({ kind: 'replay' });
     expect((await metrics.idempotencyRecordsLost.get()).values[0]?.value).toBe(1);
+  });
+});
+
+describe('a pay whose instance stopped mid-pay', () => {
+  function store(memory: MemoryState) {
+    const metrics = createMetrics();
+    return new IdempotencyStore(memory, 86_400, 30_000, null, new LandingWrites(logger), metrics, logger, new RedisTrouble(metrics, logger));
+  }
+
+  it('leaves its key answering "outcome unknown" past its deadline, not free, until an operator resolves it', async () => {
+    const memory = new MemoryState();
+    const fingerprint = Keyring.development().sign('pay', 'z');
+    const first = await store(memory).admit('key-00000020', fingerprint, () => true, 'payment-1');
+    expect(first.kind).toBe('new');
+    // The instance holding it dies: its reservation is never completed.
+    const survivor = store(memory);
+    await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'in_flight' });
+    await expect(survivor.resolve(keyHash('key-00000020'), null)).resolves.toBe(false);
+    jest.advanceTimersByTime(30_001);
+    await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'abandoned', payment: 'payment-1' });
+    await expect(survivor.resolve(keyHash('key-00000020'), chargedAnswer('T-1'))).resolves.toBe(true);
+    await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toMatchObject({
+      kind: 'replay',
+      answer: { body: { TransactionId: 'T-1' } },
+    });
+  });
+
+  it('is answered 504 outcome-unknown to a retry with its key, and nothing is sent', async () => {
+    const { pay, icg } = setup();
+    icg.replies.push(() => new Promise(() => undefined));
+    void pay.pay(request('21', { key: 'key-00000021' }));
+    await jest.advanceTimersByTimeAsync(DEADLINE_MS + 5001);
+    const retry = await pay.pay(request('21', { key: 'key-00000021' }));
+    expect(retry).toMatchObject({ isReplay: true, problem: 'outcome-unknown', answer: { status: 504 } });
+    expect(icg.calls).toHaveLength(1);
+  });
+
+  it('is listed, counted and resolvable as an unknown outcome once past its deadline', async () => {
+    const metrics = createMetrics();
+    const journal = new Journal(new MemoryJournalStore({ maxEntries: 10, maxAgeMs: 1e9 }), new RedisTrouble(metrics, logger), logger, metrics, 10_000);
+    const entry = await journal.begin({ id: 'p-1', requestId: 'r-1', invoiceId: '22', amount: '1' });
+    expect(await journal.countUnresolved()).toBe(0);
+    await expect(journal.resolve(entry.id, { as: 'not_charged', by: 'ops' })).rejects.toThrow(/still in flight/);
+    jest.advanceTimersByTime(10_001);
+    expect(await journal.countUnresolved()).toBe(1);
+    expect(await journal.list({ unresolved: true })).toEqual([expect.objectContaining({ id: 'p-1', outcome: 'unknown', abandoned: true })]);
+    expect(await journal.list({ outcome: 'unknown' })).toHaveLength(1);
+    await journal.resolve(entry.id, { as: 'not_charged', by: 'ops' });
+    expect(await journal.countUnresolved()).toBe(0);
+  });
+});
+
+describe('after Redis lost data', () => {
+  it('writes back the answers and holds this instance stored lately, so a retry replays instead of paying again', async () => {
+    const { pay, icg, wipe, republish } = setup();
+    await pay.pay(request('30', { key: 'key-00000030' }));
+    icg.replies.push(new OutcomeUnknown(504, 'iCG did not answer the pay within 1000 ms'));
+    await pay.pay(request('31', { key: 'key-00000031' }));
+    await wipe();
+    await expect(republish()).resolves.toEqual({ answers: 2, holds: 1 });
+    await expect(pay.pay(request('30', { key: 'key-00000030' }))).resolves.toMatchObject({ isReplay: true, answer: { status: 200 } });
+    await expect(pay.pay(request('31', { key: 'key-00000031' }))).resolves.toMatchObject({ isReplay: true, answer: { status: 504 } });
+    await expect(pay.pay(request('31'))).rejects.toThrow(InvoiceHeld);
+    expect(icg.calls).toHaveLength(2);
+    // What Redis still has is left alone.
+    await expect(republish()).resolves.toEqual({ answers: 0, holds: 0 });
+  });
+});
+
+describe('shutting down', () => {
+  it('refuses new pays once closed (503, nothing sent)', async () => {
+    const { pay, icg } = setup();
+    pay.close();
+    await expect(pay.pay(request('40', { key: 'key-00000040' }))).rejects.toThrow(ServiceUnavailable);
+    expect(icg.calls).toHaveLength(0);
   });
 });

@@ -11,7 +11,7 @@ export interface paths {
       header?: never;
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400, which also keeps card numbers out of URLs).
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups) is refused with 400: invoice ids are logged and stored.
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
@@ -424,6 +424,8 @@ export interface components {
         redis: components['schemas']['Check'];
         token: components['schemas']['Check'];
         dataLoss?: components['schemas']['Check'];
+        /** @description Present while Redis's maxmemory-policy lets it evict records (it must be noeviction). */
+        redisConfig?: components['schemas']['Check'];
         shutdown?: components['schemas']['Check'];
       } & {
         [key: string]: components['schemas']['Check'];
@@ -446,6 +448,11 @@ export interface components {
       amount: string;
       /** @description `card XXXXXXXXXXXX1111` or `account XXXXX4336`. */
       instrument?: string;
+      /**
+       * @description Still pending long past its deadline: its instance stopped before iCG answered, so it is shown (and resolved) as `unknown`.
+       * @enum {boolean}
+       */
+      abandoned?: true;
       /**
        * @description `pending` until the pay ends; `approved` / `declined` from iCG's `Status`; `rejected` for an iCG 4xx; `unknown` when it may have charged; `not_sent` when it ended before reaching iCG.
        * @enum {string}
@@ -562,7 +569,7 @@ export interface components {
   };
   parameters: {
     /**
-     * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400, which also keeps card numbers out of URLs).
+     * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups) is refused with 400: invoice ids are logged and stored.
      *
      *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
      * @example 112
@@ -598,7 +605,7 @@ export interface operations {
       };
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400, which also keeps card numbers out of URLs).
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups) is refused with 400: invoice ids are logged and stored.
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
@@ -1106,7 +1113,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400, which also keeps card numbers out of URLs).
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups) is refused with 400: invoice ids are logged and stored.
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
