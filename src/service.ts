@@ -23,7 +23,7 @@ import { Journal } from './pay/journal';
 import { PayInvoice } from './pay/pay-invoice';
 import { resolvePayment } from './pay/reconcile';
 import { scheduleAnswerScrub } from './pay/scrub-stored-answers';
-import { DataLossGuard } from './state/data-loss';
+import { DataLossGuard, MASTER_CHECK_INTERVAL_MS } from './state/data-loss';
 import { MemoryJournalStore, RedisJournalStore } from './state/journal-store';
 import { LandingWrites } from './state/landing-writes';
 import { MemoryState } from './state/memory-state';
@@ -54,9 +54,6 @@ export class RedisMisconfigured extends Error {
     this.name = 'RedisMisconfigured';
   }
 }
-
-/** How often the masters' identity (and the epoch) are compared, between reconnects. */
-const MASTER_CHECK_INTERVAL_MS = 5000;
 
 /** How often Redis's configuration (eviction policy, persistence) is read again. */
 const REDIS_FACTS_INTERVAL_MS = 60_000;
@@ -142,7 +139,13 @@ export async function startService(config: Config, options: { logDestination?: D
   }
   const state = redis ? new RedisState(redis, config.redis.keyPrefix, metrics) : local;
   const connection = redis;
-  const dataLoss = connection ? new DataLossGuard(state, config.pay.deadlineMs, metrics, logger, () => masterIdentity(connection).catch(() => null)) : null;
+  const inFlight = new InFlightPays();
+  const dataLoss = connection
+    ? new DataLossGuard(state, config.pay.deadlineMs, metrics, logger, {
+        mastersOf: () => masterIdentity(connection).catch(() => null),
+        paysInFlight: inFlight,
+      })
+    : null;
   const timings = guardTimings(config.icg.timeoutMs, config.pay.deadlineMs);
 
   const icg = new IcgClient(config.icg, metrics);
@@ -192,7 +195,6 @@ export async function startService(config: Config, options: { logDestination?: D
       );
     }),
   );
-  const inFlight = new InFlightPays();
   const payInvoice = new PayInvoice({
     icg,
     tokens,
@@ -281,7 +283,14 @@ export async function startService(config: Config, options: { logDestination?: D
     return {
       redis: redisDetail,
       token: tokenDetail,
-      ...(quarantine > 0 ? { dataLoss: { status: 'down', detail: `Redis lost data: pays refused for ${Math.ceil(quarantine / 1000)} s more` } } : {}),
+      ...(quarantine > 0
+        ? {
+            dataLoss: {
+              status: 'down',
+              detail: `Redis lost data: pays refused until the pays in flight then have ended (${Math.ceil(quarantine / 1000)} s at most)`,
+            },
+          }
+        : {}),
       ...(misconfigured ? { redisConfig: { status: 'down', detail: misconfigured } } : {}),
     };
   };
@@ -378,6 +387,7 @@ export async function startService(config: Config, options: { logDestination?: D
       stopScrub?.();
       clearInterval(masterWatch);
       clearInterval(factsWatch);
+      dataLoss?.close();
       stores.client.shutdown();
       stores.invoice.shutdown();
       icg.close();

@@ -115,7 +115,7 @@ export class IdempotencyStore {
       throw new RedisDataLost(
         'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
         {
-          retryAfterSeconds: Math.max(1, Math.ceil((this.dataLoss?.quarantineLeftMs ?? 1000) / 1000)),
+          retryAfterSeconds: this.dataLoss?.retryAfterSeconds ?? 1,
         },
       );
     }

@@ -115,7 +115,7 @@ export class InvoiceGuard {
       case 'epoch_lost':
         await this.#o.dataLoss?.lost(result.epoch);
         throw new RedisDataLost('Our shared store lost recent payment records; payments are paused briefly so none is charged twice', {
-          retryAfterSeconds: Math.max(1, Math.ceil((this.#o.dataLoss?.quarantineLeftMs ?? 1000) / 1000)),
+          retryAfterSeconds: this.#o.dataLoss?.retryAfterSeconds ?? 1,
         });
       case 'locked':
         this.#o.metrics.inFlightConflicts.inc({ guard: 'invoice' });

@@ -158,13 +158,11 @@ export class PayInvoice {
       // Redis unreachable: the admitting scripts will meet that themselves.
       if (!(error instanceof StateUnavailable)) throw error;
     });
-    const leftMs = this.deps.dataLoss?.quarantineLeftMs ?? 0;
-    if (leftMs > 0) {
+    const { dataLoss } = this.deps;
+    if (dataLoss && dataLoss.quarantineLeftMs > 0) {
       throw new RedisDataLost(
         'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
-        {
-          retryAfterSeconds: Math.ceil(leftMs / 1000),
-        },
+        { retryAfterSeconds: dataLoss.retryAfterSeconds },
       );
     }
   }

@@ -10,6 +10,34 @@ const MIXED = 'mixed';
 /** Where the end of a quarantine is kept, so instances that notice the loss later (or start later) pause as long. */
 const QUARANTINE_KEY = 'data-loss-quarantine';
 
+/** How many instances still have pays that were in flight at the loss of the quarantine ending at `until`. */
+function drainingKey(until: number): string {
+  return `data-loss-draining:${String(until)}`;
+}
+
+/** How often the masters' identity (and the epoch) are compared between reconnects: every instance notices a failover within it. */
+export const MASTER_CHECK_INTERVAL_MS = 5000;
+
+/** The shortest quarantine: long enough for every live instance to notice the loss and count in its pays in flight. */
+const MIN_QUARANTINE_MS = MASTER_CHECK_INTERVAL_MS + 1000;
+
+/** How often a quarantined instance looks whether the pays in flight at the loss have ended. */
+const DRAIN_POLL_MS = 250;
+
+/** The pays this instance has on their way to iCG. */
+export interface PaysInFlight {
+  readonly count: number;
+  /** Resolves when none is in flight. */
+  settled(): Promise<void>;
+}
+
+export interface DataLossGuardOptions {
+  /** The masters' identity (run ids), or null when it cannot be read. */
+  readonly mastersOf?: () => Promise<string | null>;
+  readonly paysInFlight?: PaysInFlight;
+  readonly clock?: Clock;
+}
+
 /**
  * Notices that Redis may have lost data, and pauses every pay for the longest a pay can take.
  *
@@ -21,9 +49,12 @@ const QUARANTINE_KEY = 'data-loss-quarantine';
  * change counts as a loss too.
  *
  * Either way records of pays in flight may be gone and no one can know which, so every pay is refused
- * for `quarantineMs`, after which every pay in flight at the time has ended and written its outcome
- * again. The first instance to notice starts the quarantine (stored, so every instance follows it)
- * and, when the epoch is gone, a new epoch. Every instance that notices writes back what it stored
+ * until every pay in flight at the time has ended and written its outcome again: each instance that
+ * has pays in flight counts itself in (a counter in Redis) and out when they have ended, and the
+ * quarantine ends once the count is back to zero, after a floor that gives every instance time to
+ * notice, and at the latest after `quarantineMs` (the longest a pay can take: an instance that died
+ * draining never counts itself out). The first instance to notice starts the quarantine (stored, so
+ * every instance follows it) and, when the epoch is gone, a new epoch. Every instance that notices writes back what it stored
  * lately that must outlive the loss (its `onLoss` listeners): the answers under Idempotency-Keys and
  * the holds of unknown outcomes, so a retry after the quarantine replays instead of paying again.
  *
@@ -33,19 +64,27 @@ const QUARANTINE_KEY = 'data-loss-quarantine';
 export class DataLossGuard {
   #epoch: string | null = null;
   #masters: string | null = null;
+  /** The latest end of the quarantine being followed (0: none), and the earliest. */
   #quarantinedUntil = 0;
+  #quarantineFloor = 0;
+  /** The end of the last quarantine this instance saw end early: not followed again. */
+  #endedUntil = 0;
+  #drainWatch: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
   readonly #lossListeners: (() => Promise<void>)[] = [];
+  readonly #mastersOf: () => Promise<string | null>;
+  readonly #clock: Clock;
 
   constructor(
     private readonly state: SharedState,
     private readonly quarantineMs: number,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    /** The masters' identity (run ids), or null when it cannot be read. */
-    private readonly mastersOf: () => Promise<string | null> = () => Promise.resolve(null),
-    private readonly clock: Clock = systemClock,
-  ) {}
+    private readonly options: DataLossGuardOptions = {},
+  ) {
+    this.#mastersOf = options.mastersOf ?? (() => Promise.resolve(null));
+    this.#clock = options.clock ?? systemClock;
+  }
 
   /** Runs `listener` after every loss this instance notices (it handles its own failures). */
   onLoss(listener: () => Promise<void>): void {
@@ -57,9 +96,21 @@ export class DataLossGuard {
     return this.#epoch;
   }
 
-  /** How long pays are still refused after a loss (0: not quarantined). */
+  /** How long pays are still refused after a loss, at most (0: not quarantined). */
   get quarantineLeftMs(): number {
-    return Math.max(0, this.#quarantinedUntil - this.clock.now());
+    return Math.max(0, this.#quarantinedUntil - this.#clock.now());
+  }
+
+  /** When a refused pay should try again: at the floor, or soon after it (the quarantine may end any moment). */
+  get retryAfterSeconds(): number {
+    const untilFloor = this.#quarantineFloor - this.#clock.now();
+    return Math.max(1, Math.ceil(Math.min(untilFloor > 0 ? untilFloor : 2000, this.quarantineLeftMs) / 1000));
+  }
+
+  /** Stops watching a quarantine (shutdown). */
+  close(): void {
+    if (this.#drainWatch) clearInterval(this.#drainWatch);
+    this.#drainWatch = null;
   }
 
   /** Reads the epoch and the masters if not known yet (before a pay: cheap once). Throws StateUnavailable. */
@@ -77,7 +128,7 @@ export class DataLossGuard {
 
   /** Compares only the masters' identity (cheap: one INFO per master), between reconnects. Throws StateUnavailable. */
   async checkMasters(): Promise<void> {
-    const masters = await this.mastersOf();
+    const masters = await this.#mastersOf();
     if (masters === null || this.#masters === null) {
       this.#masters ??= masters;
       return;
@@ -93,7 +144,7 @@ export class DataLossGuard {
   }
 
   async #check(): Promise<void> {
-    const [read, quarantine, masters] = await Promise.all([this.state.readEpoch(), this.state.get(QUARANTINE_KEY), this.mastersOf()]);
+    const [read, quarantine, masters] = await Promise.all([this.state.readEpoch(), this.state.get(QUARANTINE_KEY), this.#mastersOf()]);
     this.#adoptQuarantine(quarantine);
     // Only part of a cluster holding the epoch is a shard that lost data: a loss like no epoch at all.
     const stored = read.isMixed ? MIXED : read.value;
@@ -121,7 +172,7 @@ export class DataLossGuard {
    */
   async #handle(current: string | null, why: string): Promise<void> {
     this.metrics.redisDataLosses.inc();
-    const until = this.clock.now() + this.quarantineMs;
+    const until = this.#clock.now() + this.quarantineMs;
     if (await this.state.setIfAbsent(QUARANTINE_KEY, String(until), this.quarantineMs)) {
       if (current === null) {
         const fresh = randomUUID();
@@ -130,7 +181,7 @@ export class DataLossGuard {
       } else {
         this.#epoch = current;
       }
-      this.#quarantinedUntil = Math.max(this.#quarantinedUntil, until);
+      this.#follow(until);
     } else {
       this.#adoptQuarantine(await this.state.get(QUARANTINE_KEY));
       // Whoever started the quarantine writes the new epoch; it is read again before the next pay.
@@ -145,6 +196,62 @@ export class DataLossGuard {
 
   #adoptQuarantine(raw: string | null): void {
     const until = Number(raw);
-    if (Number.isFinite(until) && until > this.#quarantinedUntil) this.#quarantinedUntil = until;
+    if (raw !== null && Number.isFinite(until)) this.#follow(until);
+  }
+
+  /** Refuses pays until the quarantine ending at `until` is over, counting this instance's pays in flight in. */
+  #follow(until: number): void {
+    if (until <= this.#quarantinedUntil || until === this.#endedUntil || until <= this.#clock.now()) return;
+    this.#quarantinedUntil = until;
+    this.#quarantineFloor = Math.min(until, until - this.quarantineMs + MIN_QUARANTINE_MS);
+    let isCounted = false;
+    let isTicking = false;
+    const tick = async (): Promise<void> => {
+      const now = this.#clock.now();
+      if (until !== this.#quarantinedUntil || now >= until) {
+        this.close();
+        return;
+      }
+      const pays = this.options.paysInFlight;
+      if (!isCounted && pays && pays.count > 0) {
+        await this.state.addToCounter(drainingKey(until), 1, until - now);
+        isCounted = true;
+        // Counted out once they have ended (their outcomes written): retried until Redis takes it, or the quarantine ends.
+        void pays.settled().then(() => this.#countOut(until));
+      }
+      if (now < this.#quarantineFloor) return;
+      if (Number((await this.state.get(drainingKey(until))) ?? 0) > 0) return;
+      this.#endedUntil = until;
+      this.#quarantinedUntil = 0;
+      this.close();
+      void this.state.deleteIfEquals(QUARANTINE_KEY, String(until)).catch(() => undefined);
+      this.logger.warn(
+        { event: 'redis_data_loss_quarantine_over', afterMs: now - (until - this.quarantineMs) },
+        'the pays in flight when Redis lost data have ended: pays are accepted again',
+      );
+    };
+    this.close();
+    const tickOnce = () => {
+      if (isTicking) return;
+      isTicking = true;
+      // Redis unreachable: the quarantine holds, and the next tick asks again.
+      tick()
+        .catch(() => undefined)
+        .finally(() => (isTicking = false));
+    };
+    this.#drainWatch = setInterval(tickOnce, DRAIN_POLL_MS);
+    this.#drainWatch.unref();
+    tickOnce();
+  }
+
+  async #countOut(until: number): Promise<void> {
+    while (this.#clock.now() < until) {
+      try {
+        await this.state.addToCounter(drainingKey(until), -1, until - this.#clock.now());
+        return;
+      } catch {
+        await this.#clock.sleep(DRAIN_POLL_MS);
+      }
+    }
   }
 }

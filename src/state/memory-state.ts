@@ -50,6 +50,14 @@ export class MemoryState implements SharedState {
     return true;
   }
 
+  async addToCounter(key: string, delta: number, ttlMs: number): Promise<number> {
+    const current = this.#entries.get(key);
+    const value = Number(this.#read(key) ?? 0) + delta;
+    if (current && current.expiresAt > this.now()) current.value = String(value);
+    else this.#write(key, String(value), ttlMs);
+    return value;
+  }
+
   async reserve(key: string, value: string, ttlMs: number): Promise<ReserveResult> {
     const existing = this.#read(key);
     if (existing !== null) return { kind: 'exists', value: existing };

@@ -22,6 +22,14 @@ const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(
   1,
 );
 
+/** KEYS: counter. ARGV: delta, ttl for a counter this creates. */
+const ADD_TO_COUNTER = new LuaScript(
+  `local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return value`,
+  1,
+);
+
 /** The epoch check every gate script starts with: an empty ARGV means "not known yet, skip". */
 const EPOCH_CHECK = `local epoch = redis.call('GET', KEYS[#KEYS])
 if ARGV[#ARGV] ~= '' and epoch ~= ARGV[#ARGV] then
@@ -98,6 +106,10 @@ export class RedisState implements SharedState {
       ttlMs === null ? this.redis.set(this.prefix + key, value, 'NX') : this.redis.set(this.prefix + key, value, 'PX', positive(ttlMs), 'NX'),
     );
     return reply === 'OK';
+  }
+
+  async addToCounter(key: string, delta: number, ttlMs: number): Promise<number> {
+    return Number(await this.#do('counter', () => ADD_TO_COUNTER.run(this.redis, [this.prefix + key], [delta, positive(ttlMs)])));
   }
 
   async reserve(key: string, value: string, ttlMs: number, epoch: string | null): Promise<ReserveResult> {

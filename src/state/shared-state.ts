@@ -35,6 +35,8 @@ export interface SharedState {
    * outcome, removes the pending hold of payment `paymentId` (never another payment's hold).
    */
   settleInvoicePay(keys: InvoiceKeys, owner: string, paymentId: string, unknownHold: { readonly value: string; readonly ttlMs: number } | null): Promise<void>;
+  /** INCRBY `delta`; a key it creates lives `ttlMs`. Returns the new value. */
+  addToCounter(key: string, delta: number, ttlMs: number): Promise<number>;
   /** Deletes the key only while it still holds `expected`: releases by the owner only. */
   deleteIfEquals(key: string, expected: string): Promise<boolean>;
   /**

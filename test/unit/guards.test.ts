@@ -87,7 +87,24 @@ describe('the invoice guard', () => {
 });
 
 describe('the data-loss guard', () => {
-  it('starts an epoch on first contact, and pauses pays for the deadline when it later goes missing', async () => {
+  /** Pays in flight on one instance, ended by hand. */
+  function paysInFlight(count: number) {
+    let left = count;
+    let end: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    return {
+      get count() {
+        return left;
+      },
+      settled: () => (left === 0 ? Promise.resolve() : done),
+      endAll: () => {
+        left = 0;
+        end();
+      },
+    };
+  }
+
+  it('starts an epoch on first contact; when it goes missing, pauses pays until every instance had time to notice (nothing was in flight)', async () => {
     const state = new MemoryState();
     const metrics = createMetrics();
     const a = new DataLossGuard(state, 25_000, metrics, logger);
@@ -98,12 +115,59 @@ describe('the data-loss guard', () => {
     await a.check();
     expect(a.quarantineLeftMs).toBe(25_000);
     // Another instance that noticed later (or started meanwhile) follows the same quarantine.
-    await jest.advanceTimersByTimeAsync(5000);
+    await jest.advanceTimersByTimeAsync(3000);
     const b = new DataLossGuard(state, 25_000, metrics, logger);
     await b.check();
-    expect(b.quarantineLeftMs).toBe(20_000);
-    await jest.advanceTimersByTimeAsync(20_000);
-    expect(a.quarantineLeftMs).toBe(0);
+    expect(b.quarantineLeftMs).toBe(22_000);
+    expect(b.retryAfterSeconds).toBe(3);
+    await jest.advanceTimersByTimeAsync(3500);
+    expect([a.quarantineLeftMs, b.quarantineLeftMs]).toEqual([0, 0]);
+    a.close();
+    b.close();
+  });
+
+  it('lasts until the pays in flight at the loss have ended, on whichever instance', async () => {
+    const state = new MemoryState();
+    const metrics = createMetrics();
+    const pays = paysInFlight(2);
+    const busy = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: pays });
+    const idle = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: paysInFlight(0) });
+    await busy.check();
+    await idle.check();
+    await state.delete(EPOCH_KEY);
+    await idle.check();
+    await jest.advanceTimersByTimeAsync(2000);
+    await busy.check();
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(idle.quarantineLeftMs).toBeGreaterThan(0);
+    pays.endAll();
+    await jest.advanceTimersByTimeAsync(500);
+    expect([idle.quarantineLeftMs, busy.quarantineLeftMs]).toEqual([0, 0]);
+    // A later loss starts a quarantine of its own.
+    await state.delete(EPOCH_KEY);
+    await idle.check();
+    expect(idle.quarantineLeftMs).toBe(25_000);
+    idle.close();
+    busy.close();
+  });
+
+  it('lasts its whole length when an instance died with pays in flight (it never counts itself out)', async () => {
+    const state = new MemoryState();
+    const metrics = createMetrics();
+    const dying = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: paysInFlight(1) });
+    const survivor = new DataLossGuard(state, 25_000, metrics, logger);
+    await dying.check();
+    await survivor.check();
+    await state.delete(EPOCH_KEY);
+    await dying.check();
+    await jest.advanceTimersByTimeAsync(100);
+    dying.close();
+    await survivor.check();
+    await jest.advanceTimersByTimeAsync(24_000);
+    expect(survivor.quarantineLeftMs).toBeGreaterThan(0);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(survivor.quarantineLeftMs).toBe(0);
+    survivor.close();
   });
 
   it('pauses when a script finds another epoch, following the quarantine the first to notice set', async () => {
@@ -119,6 +183,8 @@ describe('the data-loss guard', () => {
     await second.lost(first.epoch);
     expect(second.quarantineLeftMs).toBe(22_000);
     expect(second.epoch).toBe(first.epoch);
+    first.close();
+    second.close();
   });
 });
 
