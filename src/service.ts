@@ -241,8 +241,10 @@ export async function startService(config: Config, options: { logDestination?: D
       }
     }
     connection.on('ready', () => void onRedisReady(connection));
-    // A cluster that changed its topology (a failover, new nodes) may have a master that lacks the last writes.
-    for (const event of ['+node', '-node', 'refresh']) connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.check()));
+    // A cluster that changed its topology may have a new master that lacks the last writes. Only the
+    // masters' identity is compared (cheap): a resharding refreshes the slots on every MOVED.
+    for (const event of ['+node', '-node', 'refresh'])
+      connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters()));
     logger.info({ event: 'redis_requirements', facts: redisFacts }, describeFacts(redisFacts));
   }
   // Between reconnects, a failover elsewhere is seen by the masters' identity: checked every few seconds.

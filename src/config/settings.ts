@@ -275,11 +275,14 @@ export const SETTINGS = {
       name: 'REDIS_URL',
       type: z
         .string()
-        .refine(isRedisUrl, 'must be a redis://host[:port][/db], rediss://… or redis+sentinel://h1:port,h2:port/master[/db] URL (db a number)')
+        .refine(
+          isRedisUrl,
+          'must be a redis://host[:port][/db], rediss://…, redis+sentinel://h1:port,h2:port/master[/db] or redis+cluster://h1:port,h2:port URL (db a number)',
+        )
         .transform((value) => new Secret(value))
         .optional(),
       secret: true,
-      doc: '`redis://[:pw@]host:6379[/db]`, `rediss://…` (TLS) or `redis+sentinel://[:pw@]h1:26379,h2:26379/mymaster[/db]`. Unset outside production: state lives in this process.',
+      doc: '`redis://[:pw@]host:6379[/db]`, `rediss://…` (TLS), `redis+sentinel://[:pw@]h1:26379,h2:26379/mymaster[/db]`, or `redis+cluster://[:pw@]h1:7000,h2:7001` (`rediss+cluster://` for TLS). Unset outside production: state lives in this process.',
       example: 'redis://127.0.0.1:6379',
     }),
     keyPrefix: setting({

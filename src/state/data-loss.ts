@@ -16,7 +16,7 @@ function drainingKey(until: number): string {
 }
 
 /** How often the masters' identity (and the epoch) are compared between reconnects: every instance notices a failover within it. */
-export const MASTER_CHECK_INTERVAL_MS = 5000;
+export const MASTER_CHECK_INTERVAL_MS = 2000;
 
 /** The shortest quarantine: long enough for every live instance to notice the loss and count in its pays in flight. */
 const MIN_QUARANTINE_MS = MASTER_CHECK_INTERVAL_MS + 1000;
@@ -71,6 +71,7 @@ export class DataLossGuard {
   #endedUntil = 0;
   #drainWatch: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
+  #checkingMasters: Promise<void> | null = null;
   readonly #lossListeners: (() => Promise<void>)[] = [];
   readonly #mastersOf: () => Promise<string | null>;
   readonly #clock: Clock;
@@ -128,6 +129,14 @@ export class DataLossGuard {
 
   /** Compares only the masters' identity (cheap: one INFO per master), between reconnects. Throws StateUnavailable. */
   async checkMasters(): Promise<void> {
+    // Topology events come in bursts: one comparison at a time.
+    this.#checkingMasters ??= this.#checkMasters().finally(() => {
+      this.#checkingMasters = null;
+    });
+    await this.#checkingMasters;
+  }
+
+  async #checkMasters(): Promise<void> {
     const masters = await this.#mastersOf();
     if (masters === null || this.#masters === null) {
       this.#masters ??= masters;

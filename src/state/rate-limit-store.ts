@@ -157,8 +157,9 @@ export function rateLimitStore(
     prefix: `${keyPrefix}rl:${name}:`,
     sendCommandCluster: ({ command }) =>
       send(command).catch((error: unknown) => {
-        // Redis's own answers (NOSCRIPT after a restart: rate-limit-redis reloads its script) pass through.
-        if (error instanceof ReplyError) throw error;
+        // NOSCRIPT (after a restart) passes through: rate-limit-redis reloads its script. A cluster's
+        // redirections that ioredis could not follow (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) are Redis being unavailable.
+        if (error instanceof ReplyError && (error as Error).message.startsWith('NOSCRIPT')) throw error;
         throw new StateUnavailable(`rate_limit ${(command[0] ?? '').toLowerCase()}`, error);
       }),
   });

@@ -37,12 +37,14 @@ export interface RedisDiagnosis {
  * A Redis Cluster client with the same promises: no offline queue (a command fails at once while the
  * cluster is down or refreshing its slots), one attempt per command and node, and redirections
  * (MOVED/ASK during a resharding, TRYAGAIN mid-migration, a failover) followed by ioredis itself.
+ * No auto-pipelining: ioredis batches a cluster's commands per node and routes EVALSHA by its SHA,
+ * so a batch meeting a MOVED fails whole instead of being redirected (ioredis issues 2075, 2109).
  */
 function clusterClient(config: Config['redis'], cluster: NonNullable<ReturnType<typeof clusterOptions>>): Cluster {
   const nodeOptions: RedisOptions = { maxRetriesPerRequest: 1, commandTimeout: config.commandTimeoutMs, connectTimeout: config.connectTimeoutMs };
   return new Cluster(cluster.nodes, {
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     scaleReads: 'master',
     clusterRetryStrategy: redisOptions(config).retryStrategy ?? null,
     retryDelayOnFailover: 100,
