@@ -130,13 +130,16 @@ export class IdempotencyStore {
    * An operator's reconciliation of an unknown outcome: `answer` replaces what the key replays (a
    * payment confirmed charged), or, with null, the key is freed so a retry with it pays (confirmed not
    * charged). A key still in flight past its deadline (its instance died) is resolved the same way.
-   * Returns false when the key holds nothing to resolve (expired, or a pay still running).
+   * Only a record of payment `payment` is touched: once a freed key has paid again, repeating the
+   * resolution must not free it a second time. Returns false when the key holds nothing to resolve
+   * (expired, another payment's, or a pay still running).
    */
-  async resolve(hash: string, answer: Answer | null): Promise<boolean> {
+  async resolve(hash: string, payment: string, answer: Answer | null): Promise<boolean> {
     const storeKey = recordKey(hash);
     const raw = await this.state.get(storeKey);
     if (raw === null) return false;
     const record = JSON.parse(raw) as InFlightRecord | DoneRecord;
+    if (record.payment !== payment) return false;
     if (record.state === 'in_flight' && this.clock.now() <= record.deadline) return false;
     if (answer === null) return this.state.deleteIfEquals(storeKey, raw);
     const done: DoneRecord = { state: 'done', v: 2, fingerprint: record.fingerprint, answer, ...(record.payment ? { payment: record.payment } : {}) };

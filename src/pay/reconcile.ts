@@ -37,7 +37,7 @@ export async function resolvePayment(deps: ReconcileDeps, id: string, resolution
   const entry = await deps.journal.resolve(id, resolution);
   await deps.invoices.endHold({ canonical: entry.invoiceId }, entry.id);
   if (entry.keyHash) {
-    const rewritten = await deps.idempotency.resolve(entry.keyHash, resolution.as === 'charged' ? chargedAnswer(resolution.reference ?? '') : null);
+    const rewritten = await deps.idempotency.resolve(entry.keyHash, entry.id, resolution.as === 'charged' ? chargedAnswer(resolution.reference ?? '') : null);
     if (!rewritten)
       deps.logger.warn(
         { event: 'payment_resolved_key_missing', payment: entry.id },

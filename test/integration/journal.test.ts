@@ -99,6 +99,13 @@ describe('the payment journal', () => {
     expect(retry.status).toBe(200);
     expect(retry.headers.get('idempotent-replayed')).toBeNull();
     expect((await postJson(`${h.url}/pay/j-10`, payBody(), key)).headers.get('idempotent-replayed')).toBe('true');
+    // Repeating the resolution (a retried script) must not free the key the new pay now holds.
+    const again = await admin(h, `/admin/payments/${unknown?.id ?? ''}/resolution`, {
+      method: 'POST',
+      body: JSON.stringify({ resolution: 'not_charged', resolvedBy: 'alice' }),
+    });
+    expect(again.status).toBe(200);
+    expect((await postJson(`${h.url}/pay/j-10`, payBody(), key)).headers.get('idempotent-replayed')).toBe('true');
     expect(h.icg.stats.paysByInvoice['j-10']).toBe(2);
     expect(await payments(h, 'unresolved=true')).toEqual([]);
   });

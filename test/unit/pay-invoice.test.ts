@@ -256,10 +256,11 @@ describe('a pay whose instance stopped mid-pay', () => {
     // The instance holding it dies: its reservation is never completed.
     const survivor = store(memory);
     await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'in_flight' });
-    await expect(survivor.resolve(keyHash('key-00000020'), null)).resolves.toBe(false);
+    await expect(survivor.resolve(keyHash('key-00000020'), 'payment-1', null)).resolves.toBe(false);
     jest.advanceTimersByTime(30_001);
     await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'abandoned', payment: 'payment-1' });
-    await expect(survivor.resolve(keyHash('key-00000020'), chargedAnswer('T-1'))).resolves.toBe(true);
+    await expect(survivor.resolve(keyHash('key-00000020'), 'payment-2', chargedAnswer('T-1'))).resolves.toBe(false);
+    await expect(survivor.resolve(keyHash('key-00000020'), 'payment-1', chargedAnswer('T-1'))).resolves.toBe(true);
     await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toMatchObject({
       kind: 'replay',
       answer: { body: { TransactionId: 'T-1' } },
