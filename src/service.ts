@@ -245,7 +245,10 @@ export async function startService(config: Config, options: { logDestination?: D
     // masters' identity is compared (cheap): a resharding refreshes the slots on every MOVED.
     for (const event of ['+node', '-node', 'refresh'])
       connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters()));
-    logger.info({ event: 'redis_requirements', facts: redisFacts }, describeFacts(redisFacts));
+    // Unknown eviction policy (a managed Redis forbidding CONFIG) or no AOF: a warning, so it is seen.
+    const facts = redisFacts as RedisFacts | null; // set by onRedisReady above
+    const isDoubtful = facts !== null && (facts.maxmemoryPolicy === null || !facts.aof);
+    logger[isDoubtful ? 'warn' : 'info']({ event: 'redis_requirements', facts }, describeFacts(facts));
   }
   // Between reconnects, a failover elsewhere is seen by the masters' identity: checked every few seconds.
   const masterWatch = setInterval(() => {

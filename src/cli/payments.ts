@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, loadEnvFile } from '../config';
 import { AppError } from '../errors';
 import { guardTimings } from '../guard-timings';
 import { createLogger } from '../logger';
@@ -21,7 +21,7 @@ const USAGE = `usage:
   npm run payments -- [--outcome unknown] [--since 1h] [--invoice 962] [--unresolved] [--limit 100] [--json]
   npm run payments -- resolve <payment id> --as charged --reference <iCG TransactionId> --by <your name>
   npm run payments -- resolve <payment id> --as not_charged --by <your name>
-Reads the same configuration as the service (environment, config/<NODE_ENV>.json) and its Redis.`;
+Reads the same configuration as the service (environment, ENV_FILE or .env, config/<NODE_ENV>.json) and its Redis.`;
 
 function table(entries: readonly JournalEntry[]): string {
   const rows = entries.map((entry) => [
@@ -64,6 +64,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  // The same settings as the service, .env file included.
+  loadEnvFile(process.env);
   const config = loadConfig(process.env);
   if (!config.redis.url) {
     process.stderr.write(
