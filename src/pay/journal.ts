@@ -70,6 +70,9 @@ function storeState(entry: JournalEntry): EntryState {
  * and resolved as an unknown outcome.
  */
 export class Journal {
+  /** The unresolved entries this instance wrote lately, to write again if Redis loses them. */
+  readonly #recentUnresolved: RecentWrites;
+
   constructor(
     private readonly store: JournalStore,
     private readonly trouble: RedisTrouble,
@@ -80,9 +83,6 @@ export class Journal {
   ) {
     this.#recentUnresolved = new RecentWrites(clock);
   }
-
-  /** The unresolved entries this instance wrote lately, to write again if Redis loses them. */
-  readonly #recentUnresolved: RecentWrites;
 
   /**
    * Records a pay about to be forwarded. Its log line is at info too: if the instance dies mid-pay and

@@ -39,7 +39,7 @@ export interface DataLossGuardOptions {
 }
 
 /**
- * Notices that Redis may have lost data, and pauses every pay for the longest a pay can take.
+ * Notices that Redis may have lost data, and pauses every pay until the pays in flight then have ended.
  *
  * Two signals. The deployment epoch, a random value kept in Redis without expiry (on every slot of a
  * cluster), is checked by the scripts that admit a pay and at every reconnect: missing, different or
@@ -54,9 +54,10 @@ export interface DataLossGuardOptions {
  * quarantine ends once the count is back to zero, after a floor that gives every instance time to
  * notice, and at the latest after `quarantineMs` (the longest a pay can take: an instance that died
  * draining never counts itself out). The first instance to notice starts the quarantine (stored, so
- * every instance follows it) and, when the epoch is gone, a new epoch. Every instance that notices writes back what it stored
- * lately that must outlive the loss (its `onLoss` listeners): the answers under Idempotency-Keys and
- * the holds of unknown outcomes, so a retry after the quarantine replays instead of paying again.
+ * every instance follows it) and, when the epoch is gone, a new epoch. Every instance that notices
+ * writes back what it stored lately that must outlive the loss (its `onLoss` listeners): answers under
+ * Idempotency-Keys, holds and journal entries of unknown outcomes, so a retry after the quarantine
+ * replays instead of paying again.
  *
  * An instance that first meets Redis with no epoch at all cannot tell a new deployment from a wiped
  * Redis: it starts a new epoch, and the instances that knew the old one pause the deployment.
@@ -192,13 +193,16 @@ export class DataLossGuard {
       }
       this.#follow(until);
     } else {
-      this.#adoptQuarantine(await this.state.get(QUARANTINE_KEY));
+      // Ended (and deleted) between the two reads: this loss still gets a pause of its own.
+      const stored = await this.state.get(QUARANTINE_KEY);
+      if (stored === null) this.#follow(until);
+      else this.#adoptQuarantine(stored);
       // Whoever started the quarantine writes the new epoch; it is read again before the next pay.
       this.#epoch = current;
     }
     this.logger.error(
       { event: 'redis_data_lost', reason: why, quarantineMs: this.quarantineLeftMs },
-      `Redis may have lost data (${why}): every pay is refused until the longest pay has ended`,
+      `Redis may have lost data (${why}): every pay is refused until the pays in flight have ended`,
     );
     for (const listener of this.#lossListeners) void listener();
   }
