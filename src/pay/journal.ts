@@ -86,12 +86,14 @@ export class Journal {
 
   /**
    * Records a pay about to be forwarded. Its log line is at info too: if the instance dies mid-pay and
-   * Redis loses the entry, that line is the only trace of a pay that may have charged.
+   * Redis loses the entry, that line is the only trace of a pay that may have charged. The write is
+   * sent, not waited for: the pay's later writes follow it on the same connection (one slot), and a
+   * failed write is counted like any journal write, never stopping the pay.
    */
-  async begin(entry: Omit<JournalEntry, 'outcome' | 'startedAt'>): Promise<JournalEntry> {
+  begin(entry: Omit<JournalEntry, 'outcome' | 'startedAt'>): JournalEntry {
     const started: JournalEntry = { ...entry, startedAt: new Date(this.clock.now()).toISOString(), outcome: 'pending' };
     this.logger.info({ event: 'payment', payment: started }, 'payment pending');
-    await this.#write(started);
+    void this.#write(started);
     return started;
   }
 

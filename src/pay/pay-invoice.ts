@@ -126,7 +126,7 @@ export class PayInvoice {
       // Nobody would hear the answer (and a retry may already be on its way): send nothing.
       if (request.signal.aborted) throw new ClientLeft();
       invoicePay = await this.deps.invoices.begin(request.invoice, paymentId, request.requestId);
-      entry = await this.deps.journal.begin({
+      entry = this.deps.journal.begin({
         id: paymentId,
         requestId: request.requestId,
         invoiceId: request.invoice.canonical,
@@ -135,12 +135,13 @@ export class PayInvoice {
         ...optional('instrument', maskedInstrument(request.body.fields)),
       });
       const sent = await this.#send(request, deadline);
-      // The invoice's release and the stored answer leave in the same tick (one round trip when
-      // pipelined), so a client paying again at once meets neither the lock nor an in-flight key.
-      const settled = invoicePay.settle(sent.outcome === 'unknown' ? 'unknown' : 'known');
-      await reservation?.complete(sent.result.answer);
-      await settled;
-      const payment = await this.deps.journal.finish(entry, sent.outcome, { ...sent.references, ...upstreamOf(sent.result) });
+      // The invoice's release, the stored answer and the journal's outcome leave in the same tick (one
+      // round trip when pipelined), so a client paying again at once meets neither the lock nor an in-flight key.
+      const [, , payment] = await Promise.all([
+        invoicePay.settle(sent.outcome === 'unknown' ? 'unknown' : 'known'),
+        reservation?.complete(sent.result.answer),
+        this.deps.journal.finish(entry, sent.outcome, { ...sent.references, ...upstreamOf(sent.result) }),
+      ]);
       return { ...sent.result, payment };
     } catch (error) {
       await Promise.all([reservation?.abandon(), invoicePay?.abandon()]);

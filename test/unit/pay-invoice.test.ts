@@ -280,7 +280,7 @@ describe('a pay whose instance stopped mid-pay', () => {
   it('is listed, counted and resolvable as an unknown outcome once past its deadline', async () => {
     const metrics = createMetrics();
     const journal = new Journal(new MemoryJournalStore({ maxEntries: 10, maxAgeMs: 1e9 }), new RedisTrouble(metrics, logger), logger, metrics, 10_000);
-    const entry = await journal.begin({ id: 'p-1', requestId: 'r-1', invoiceId: '22', amount: '1' });
+    const entry = journal.begin({ id: 'p-1', requestId: 'r-1', invoiceId: '22', amount: '1' });
     expect(await journal.countUnresolved()).toBe(0);
     await expect(journal.resolve(entry.id, { as: 'not_charged', by: 'ops' })).rejects.toThrow(/still in flight/);
     jest.advanceTimersByTime(10_001);
