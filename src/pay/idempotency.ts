@@ -47,13 +47,16 @@ export type Admission =
   | { readonly kind: 'replay'; readonly answer: Answer; readonly isFiltered: boolean }
   | { readonly kind: 'in_flight' }
   /** The pay holding the key outlived its deadline: its instance stopped mid-pay, so its outcome is unknown. */
-  | { readonly kind: 'abandoned'; readonly payment: string }
+  | { readonly kind: 'abandoned'; readonly payment: string; readonly reservedAt: number }
   | { readonly kind: 'mismatch' };
 
 /** The hex SHA-256 an Idempotency-Key is stored under (journal entries refer to the key by it). */
 export function keyHash(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
+
+/** How long a failed pay's answer waits for its key's release before the re-sending goes on behind it. */
+const RELEASE_WAIT_MS = 500;
 
 function recordKey(hash: string): string {
   return `idempotency:${hash}`;
@@ -100,9 +103,9 @@ export class IdempotencyStore {
         // The in-flight record lives as long as an answer would: if its instance dies, the key must not free itself.
         this.state.reserve(storeKey, inFlightRaw, this.ttlSeconds * 1000, this.dataLoss?.epoch ?? null).catch((error: unknown) => {
           // A Redis that stalls rather than dies may still run the reservation after we gave up on it;
-          // the key would then answer 409. Take it back: on the same connection this runs after the
-          // reservation, and it only deletes our own record.
-          void this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
+          // the key would then answer 409, and "outcome unknown" after the deadline. Take it back: on
+          // the same connection this runs after the reservation, and it only deletes our own record.
+          void this.#release(storeKey, inFlightRaw);
           throw error;
         }),
       () =>
@@ -123,7 +126,8 @@ export class IdempotencyStore {
     const existing = JSON.parse(reserved.value) as InFlightRecord | DoneRecord;
     if (!isSameRequest(existing.fingerprint)) return { kind: 'mismatch' };
     if (existing.state === 'done') return { kind: 'replay', answer: existing.answer, isFiltered: existing.v === 2 };
-    return this.clock.now() > existing.deadline ? { kind: 'abandoned', payment: existing.payment } : { kind: 'in_flight' };
+    if (this.clock.now() <= existing.deadline) return { kind: 'in_flight' };
+    return { kind: 'abandoned', payment: existing.payment, reservedAt: existing.deadline - this.payDeadlineMs };
   }
 
   /**
@@ -171,9 +175,26 @@ export class IdempotencyStore {
       abandon: async () => {
         if (isSettled) return;
         isSettled = true;
-        await this.trouble.tolerate('idempotency', () => this.state.deleteIfEquals(storeKey, inFlightRaw));
+        // Re-sent until Redis takes it: a key left in flight would answer "outcome unknown" after the
+        // deadline for a pay that was never sent. Waited for briefly (a retry then finds the key free);
+        // the re-sending goes on behind the answer.
+        await withinMs(RELEASE_WAIT_MS, this.#release(storeKey, inFlightRaw)).catch(() => undefined);
       },
     };
+  }
+
+  /** Deletes our in-flight record (nothing was sent), re-sent until Redis takes it or the record would have expired. */
+  async #release(storeKey: string, inFlightRaw: string): Promise<void> {
+    await this.landing.land(
+      () => this.state.deleteIfEquals(storeKey, inFlightRaw),
+      this.ttlSeconds * 1000,
+      () => {
+        this.logger.error(
+          { event: 'idempotency_release_lost' },
+          'could not release the Idempotency-Key of a pay that was never sent: it will answer outcome-unknown',
+        );
+      },
+    );
   }
 
   /**

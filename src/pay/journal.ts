@@ -97,6 +97,21 @@ export class Journal {
     return started;
   }
 
+  /**
+   * Records, unless the journal has it, a pay whose Idempotency-Key is still in flight past its deadline:
+   * its instance stopped, perhaps before it could journal the pay. Listed and resolved as unknown.
+   */
+  recordAbandoned(entry: Omit<JournalEntry, 'outcome' | 'startedAt' | 'abandoned'>, startedAt: number): void {
+    const abandoned: JournalEntry = { ...entry, startedAt: new Date(startedAt).toISOString(), outcome: 'unknown', abandoned: true };
+    const raw = JSON.stringify(abandoned);
+    void this.trouble.tolerate('journal', async () => {
+      if (await this.store.write(abandoned.id, startedAt, raw, 'unresolved', true)) {
+        this.#recentUnresolved.remember(abandoned.id, raw, Number.MAX_SAFE_INTEGER);
+        this.logger.warn({ event: 'payment', payment: abandoned }, 'payment unknown: its instance stopped before journalling it');
+      }
+    });
+  }
+
   /** Records how a pay ended. */
   async finish(
     entry: JournalEntry,

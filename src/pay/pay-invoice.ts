@@ -186,7 +186,19 @@ export class PayInvoice {
         this.deps.metrics.idempotentReplays.inc();
         return { answer: admission.isFiltered ? admission.answer : this.#relayable(admission.answer, request), isReplay: true };
       case 'abandoned': {
-        // Not freed: the instance that sent it stopped before hearing iCG, so it may have charged.
+        // Not freed: the instance that sent it stopped before hearing iCG, so it may have charged. Its
+        // journal entry is written if the instance died before writing it, so an operator can resolve it.
+        this.deps.journal.recordAbandoned(
+          {
+            id: admission.payment,
+            requestId: request.requestId,
+            invoiceId: request.invoice.canonical,
+            keyHash: keyHash(request.idempotencyKey),
+            amount: request.body.amount,
+            ...optional('instrument', maskedInstrument(request.body.fields)),
+          },
+          admission.reservedAt,
+        );
         const unknown = new OutcomeUnknown(
           504,
           'The instance handling the earlier request with this Idempotency-Key stopped before the payment gateway answered; the card may have been charged. Do not pay again with a new key: the merchant will reconcile it, and a retry with this key shows the result once it is known',

@@ -83,7 +83,7 @@ describe('at most one charge per key and per invoice', () => {
       `chaos (${_name}): ${payments} keyed payments, ${h.icg.stats.pays} Pay calls, ${answers.reduce((n, a) => n + a.refusals, 0)} refusals (503) while Redis was away or recovering, ${dataLossRefusals} of them for its data loss, max ${Math.max(...perInvoice)} Pay per invoice\n`,
     );
     expect(Math.max(...perInvoice)).toBeLessThanOrEqual(1);
-    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(answers.map((a) => a.status).filter((status) => status !== 200)).toEqual([]);
   });
 
   it('refuses every pay for the pay deadline once Redis lost data, even a retry whose first attempt is still at iCG', async () => {
@@ -124,15 +124,23 @@ describe('at most one charge per key and per invoice', () => {
     h.icg.faults.payStatus = null;
     await redis.kill();
     await redis.restart();
+    // Clients retry while told 503 (an instance may notice the loss only at this pay).
+    const retried = async (invoice: string, key: Record<string, string>) => {
+      for (;;) {
+        const res = await postJson(`${urls[2] ?? ''}/pay/${invoice}`, payBody(), key);
+        if (res.status !== 503) return res;
+        await sleep(200);
+      }
+    };
     await waitForRedisBack(urls[2] ?? '');
-    const replayed = await postJson(`${urls[2] ?? ''}/pay/kept-1`, payBody(), approvedKey);
+    const replayed = await retried('kept-1', approvedKey);
     expect(replayed.status).toBe(200);
     expect(replayed.headers.get('idempotent-replayed')).toBe('true');
-    const unknown = await postJson(`${urls[2] ?? ''}/pay/kept-2`, payBody(), unknownKey);
+    const unknown = await retried('kept-2', unknownKey);
     expect(unknown.status).toBe(502);
     expect(unknown.headers.get('idempotent-replayed')).toBe('true');
     // A new key for the invoice whose outcome is unknown still meets its hold.
-    expect((await postJson(`${urls[2] ?? ''}/pay/kept-2`, payBody(), { 'Idempotency-Key': `kept-new-${Date.now()}` })).status).toBe(409);
+    expect((await retried('kept-2', { 'Idempotency-Key': `kept-new-${Date.now()}` })).status).toBe(409);
     expect(h.icg.stats.paysByInvoice['kept-1']).toBe(1);
     expect(h.icg.stats.paysByInvoice['kept-2']).toBe(1);
   });

@@ -8,6 +8,7 @@ import type { HeldToken } from '../../src/icg/token-manager';
 import { toRecord } from '../../src/icg/token-record';
 import { Keyring } from '../../src/keyring';
 import { createMetrics } from '../../src/metrics';
+import { requestFingerprint } from '../../src/pay/fingerprint';
 import { IdempotencyStore, keyHash } from '../../src/pay/idempotency';
 import { InFlightPays } from '../../src/pay/in-flight-pays';
 import { InvoiceGuard } from '../../src/pay/invoice-guard';
@@ -101,7 +102,7 @@ function setup(options: { tokenDelayMs?: number } = {}) {
     for await (const keys of flaky.state.scan('')) for (const key of keys) await flaky.state.delete(key);
   };
   const republish = async () => ({ answers: await idempotency.republish(), holds: await invoices.republish() });
-  return { pay, icg, journal, setDown: flaky.setDown, wipe, republish };
+  return { pay, icg, journal, idempotency, setDown: flaky.setDown, wipe, republish };
 }
 
 function request(invoice: string, options: { key?: string; body?: string; signal?: AbortSignal } = {}): PayRequest {
@@ -258,7 +259,11 @@ describe('a pay whose instance stopped mid-pay', () => {
     await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'in_flight' });
     await expect(survivor.resolve(keyHash('key-00000020'), 'payment-1', null)).resolves.toBe(false);
     jest.advanceTimersByTime(30_001);
-    await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({ kind: 'abandoned', payment: 'payment-1' });
+    await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toEqual({
+      kind: 'abandoned',
+      payment: 'payment-1',
+      reservedAt: Date.now() - 30_001,
+    });
     await expect(survivor.resolve(keyHash('key-00000020'), 'payment-2', chargedAnswer('T-1'))).resolves.toBe(false);
     await expect(survivor.resolve(keyHash('key-00000020'), 'payment-1', chargedAnswer('T-1'))).resolves.toBe(true);
     await expect(survivor.admit('key-00000020', fingerprint, () => true, 'payment-2')).resolves.toMatchObject({
@@ -275,6 +280,37 @@ describe('a pay whose instance stopped mid-pay', () => {
     const retry = await pay.pay(request('21', { key: 'key-00000021' }));
     expect(retry).toMatchObject({ isReplay: true, problem: 'outcome-unknown', answer: { status: 504 } });
     expect(icg.calls).toHaveLength(1);
+  });
+
+  it('is journalled when its instance stopped before journalling it, so an operator can resolve it', async () => {
+    const { pay, icg, journal, idempotency } = setup();
+    const body = parsePayBody(Buffer.from('{"Amount": 12.50, "Type": "D", "Method": {"CardNumber": "4111111111111111"}}'));
+    const keyring = Keyring.development();
+    const invoice = parseInvoiceId('23');
+    await idempotency.admit('key-00000023', requestFingerprint(keyring, invoice, body), () => true, 'payment-23');
+    await jest.advanceTimersByTimeAsync(DEADLINE_MS + 5001);
+    await expect(pay.pay(request('23', { key: 'key-00000023' }))).resolves.toMatchObject({ problem: 'outcome-unknown' });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(await journal.list({ unresolved: true })).toEqual([
+      expect.objectContaining({ id: 'payment-23', invoiceId: '23', outcome: 'unknown', abandoned: true, instrument: 'card XXXXXXXXXXXX1111' }),
+    ]);
+    expect(icg.calls).toHaveLength(0);
+  });
+
+  it('frees the key of a pay that was never sent even when Redis fails as it is released', async () => {
+    const metrics = createMetrics();
+    const flaky = flakyState();
+    const store = new IdempotencyStore(flaky.state, 86_400, 30_000, null, new LandingWrites(logger), metrics, logger, new RedisTrouble(metrics, logger));
+    const fingerprint = Keyring.development().sign('pay', 'w');
+    const first = await store.admit('key-00000024', fingerprint, () => true, 'payment-1');
+    if (first.kind !== 'new') throw new Error('expected a reservation');
+    flaky.setDown(true);
+    const abandoning = first.reservation.abandon();
+    await jest.advanceTimersByTimeAsync(3000);
+    await abandoning;
+    flaky.setDown(false);
+    await jest.advanceTimersByTimeAsync(2000);
+    await expect(store.admit('key-00000024', fingerprint, () => true, 'payment-2')).resolves.toMatchObject({ kind: 'new' });
   });
 
   it('is listed, counted and resolvable as an unknown outcome once past its deadline', async () => {
