@@ -2,7 +2,7 @@ import type { RedisClient } from './redis-client';
 import type { Metrics } from '../metrics';
 import { allEpochKeys, epochKeyFor } from './epoch-keys';
 import { LuaScript } from './lua-script';
-import { masters } from './redis-client';
+import { masters, perKeyPipelined } from './redis-client';
 import { StateUnavailable, type BeginResult, type EpochRead, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 const DELETE_IF_EQUALS = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1);
@@ -198,14 +198,13 @@ export class RedisState implements SharedState {
 
   async readEpoch(): Promise<EpochRead> {
     const keys = allEpochKeys(this.prefix, this.redis.isCluster);
-    // One GET per key, issued together: auto-pipelining groups them per node (one slot each in a cluster).
-    const values = await this.#do('epoch', () => Promise.all(keys.map((key) => this.redis.get(key))));
+    const values = (await this.#do('epoch', () => perKeyPipelined(this.redis, keys, (key) => ['get', key]))) as (string | null)[];
     return new Set(values).size === 1 ? { isMixed: false, value: values[0] ?? null } : { isMixed: true };
   }
 
   async writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void> {
     const keys = allEpochKeys(this.prefix, this.redis.isCluster);
-    await this.#do('epoch', () => Promise.all(keys.map((key) => (onlyIfAbsent ? this.redis.set(key, value, 'NX') : this.redis.set(key, value)))));
+    await this.#do('epoch', () => perKeyPipelined(this.redis, keys, (key) => (onlyIfAbsent ? ['set', key, value, 'NX'] : ['set', key, value])));
   }
 
   async #do<T>(operation: string, command: () => Promise<T>): Promise<T> {

@@ -30,12 +30,12 @@ describe('Redis Cluster: three masters, three replicas', () => {
     h = harness;
     const url = (i: number) => harness.services[i % 3]?.url ?? '';
     const burst = await Promise.all(Array.from({ length: 30 }, async (_, i) => (await postJson(`${url(i)}/pay/c-${String(i)}`, payBody())).status));
-    expect(burst.every((s) => s === 200)).toBe(true);
+    expect(burst.filter((s) => s !== 200)).toEqual([]);
     expect(harness.icg.stats.logins).toBe(1);
     // Half the token's life later it is renewed: once, for a burst on every instance.
     await sleep(15_500);
     const atExpiry = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await postJson(`${url(i)}/pay/e-${String(i)}`, payBody())).status));
-    expect(atExpiry.every((s) => s === 200)).toBe(true);
+    expect(atExpiry.filter((s) => s !== 200)).toEqual([]);
     expect(harness.icg.stats.logins + harness.icg.stats.refreshes).toBe(2);
     harness.icg.faults.payDelayMs = 200;
     const key = { 'Idempotency-Key': `cluster-key-${String(Date.now())}` };
