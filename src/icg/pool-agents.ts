@@ -7,6 +7,16 @@ import type { Duplex } from 'node:stream';
 const KEEP_ALIVE_PROBE_MS = 60_000;
 
 /**
+ * How long a pooled iCG socket may sit idle before we close it. A pay written to a socket the server
+ * is closing at that moment fails with ECONNRESET, and a pay that may have been sent is an unknown
+ * outcome (a held invoice, a reconciliation) for a pay iCG never saw. So we close first: under the
+ * shortest idle timeouts common servers use (Apache's and Node's five seconds). A server that
+ * announces `Keep-Alive: timeout=N` gets N less a second, when that is shorter (Node applies the hint
+ * only to an agent that has a timeout of its own).
+ */
+export const POOLED_SOCKET_IDLE_MS = 4000;
+
+/**
  * Node's agent sets TCP keep-alive again each time a socket goes back to the pool, and axios again on
  * every request: setsockopt system calls that changed nothing, 3 % of the proxy's CPU under load.
  * This socket makes the calls only when the setting changes.
@@ -29,7 +39,7 @@ function setKeepAliveOnChange(stream: Duplex | null | undefined): Duplex | null 
 
 type PoolOptions = Pick<http.AgentOptions, 'maxSockets' | 'maxFreeSockets'>;
 
-const poolDefaults = { keepAlive: true, keepAliveMsecs: KEEP_ALIVE_PROBE_MS, scheduling: 'lifo' } as const;
+const poolDefaults = { keepAlive: true, keepAliveMsecs: KEEP_ALIVE_PROBE_MS, timeout: POOLED_SOCKET_IDLE_MS, scheduling: 'lifo' } as const;
 
 /** Keep-alive agent for http:// iCG URLs (the sandbox, loopback). */
 export class HttpPoolAgent extends http.Agent {

@@ -12,7 +12,7 @@ async function payUntilAnswered(
   invoice: string,
   key: string,
   options: { hangUpFirstAfterMs?: number } = {},
-): Promise<{ status: number; attempts: number; refusals: number }> {
+): Promise<{ status: number; problem: string; attempts: number; refusals: number }> {
   let refusals = 0;
   for (let attempt = 0; attempt < 200; attempt += 1) {
     const url = `${urls[attempt % urls.length] ?? ''}/pay/${invoice}`;
@@ -24,7 +24,10 @@ async function payUntilAnswered(
     }
     const res = await fetch(url, init).catch(() => null);
     const status = res?.status ?? 0;
-    if (res && status !== 503 && status !== 409) return { status, attempts: attempt + 1, refusals };
+    if (res && status !== 503 && status !== 409) {
+      const problem = status === 200 ? '' : JSON.stringify(await res.json().catch(() => null));
+      return { status, problem, attempts: attempt + 1, refusals };
+    }
     if (status === 503) refusals += 1;
     await sleep(150);
   }
@@ -83,7 +86,7 @@ describe('at most one charge per key and per invoice', () => {
       `chaos (${_name}): ${payments} keyed payments, ${h.icg.stats.pays} Pay calls, ${answers.reduce((n, a) => n + a.refusals, 0)} refusals (503) while Redis was away or recovering, ${dataLossRefusals} of them for its data loss, max ${Math.max(...perInvoice)} Pay per invoice\n`,
     );
     expect(Math.max(...perInvoice)).toBeLessThanOrEqual(1);
-    expect(answers.map((a) => a.status).filter((status) => status !== 200)).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200).map((a) => `${String(a.status)} ${a.problem}`)).toEqual([]);
   });
 
   it('refuses every pay for the pay deadline once Redis lost data, even a retry whose first attempt is still at iCG', async () => {
