@@ -96,6 +96,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 /** Removes a test's keys from a shared Redis (tokens live a day); a Redis the test killed is skipped. */
 export async function deleteKeys(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  // A Redis the test misconfigured (a wrong password) fails connect(), caught below; without a
+  // listener ioredis would also print the error as unhandled.
+  redis.on('error', () => undefined);
   try {
     await redis.connect();
     let cursor = '0';
