@@ -241,18 +241,17 @@ export async function startService(config: Config, options: { logDestination?: D
       }
     }
     connection.on('ready', () => void onRedisReady(connection));
-    // A cluster that changed its topology may have a new master that lacks the last writes. Only the
-    // masters' identity is compared (cheap): a resharding refreshes the slots on every MOVED.
-    for (const event of ['+node', '-node', 'refresh'])
-      connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters()));
+    // A cluster that changed its topology may have a new master that lacks the last writes: the cheap
+    // check at once (a resharding refreshes the slots on every MOVED, so it runs often then).
+    for (const event of ['+node', '-node', 'refresh']) connection.on(event, () => void trouble.tolerate('data_loss_check', async () => dataLoss?.recheck()));
     // Unknown eviction policy (a managed Redis forbidding CONFIG) or no AOF: a warning, so it is seen.
     const facts = redisFacts as RedisFacts | null; // set by onRedisReady above
     const isDoubtful = facts !== null && (facts.maxmemoryPolicy === null || !facts.aof);
     logger[isDoubtful ? 'warn' : 'info']({ event: 'redis_requirements', facts }, describeFacts(facts));
   }
-  // Between reconnects, a failover elsewhere is seen by the masters' identity: checked every few seconds.
+  // Between reconnects, a failover or a FLUSHALL, or a loss another instance noticed: checked every few seconds.
   const masterWatch = setInterval(() => {
-    if (redis?.status === 'ready') void trouble.tolerate('data_loss_check', async () => dataLoss?.checkMasters());
+    if (redis?.status === 'ready') void trouble.tolerate('data_loss_check', async () => dataLoss?.recheck());
   }, MASTER_CHECK_INTERVAL_MS);
   masterWatch.unref();
   // An eviction policy set on a running Redis (CONFIG SET) is as dangerous as one set before start.

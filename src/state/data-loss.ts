@@ -15,7 +15,7 @@ function drainingKey(until: number): string {
   return `data-loss-draining:${String(until)}`;
 }
 
-/** How often the masters' identity (and the epoch) are compared between reconnects: every instance notices a failover within it. */
+/** How often the masters' identity, the epoch and the stored quarantine are looked at between reconnects: every instance notices a loss within it. */
 export const MASTER_CHECK_INTERVAL_MS = 2000;
 
 /** The shortest quarantine: long enough for every live instance to notice the loss and count in its pays in flight. */
@@ -72,7 +72,7 @@ export class DataLossGuard {
   #endedUntil = 0;
   #drainWatch: NodeJS.Timeout | null = null;
   #checking: Promise<void> | null = null;
-  #checkingMasters: Promise<void> | null = null;
+  #rechecking: Promise<void> | null = null;
   readonly #lossListeners: (() => Promise<void>)[] = [];
   readonly #mastersOf: () => Promise<string | null>;
   readonly #clock: Clock;
@@ -128,24 +128,33 @@ export class DataLossGuard {
     await this.#checking;
   }
 
-  /** Compares only the masters' identity (cheap: one INFO per master), between reconnects. Throws StateUnavailable. */
-  async checkMasters(): Promise<void> {
+  /**
+   * Between reconnects (every MASTER_CHECK_INTERVAL_MS, and on cluster topology events): the masters'
+   * identity, the epoch on one key per master (a FLUSHALL leaves the run id as it was) and the stored
+   * quarantine (a loss another instance noticed is this instance's too: its pays in flight must count
+   * in before the floor, its records must be written back). Cheap: one INFO and two GETs per master.
+   * Throws StateUnavailable.
+   */
+  async recheck(): Promise<void> {
     // Topology events come in bursts: one comparison at a time.
-    this.#checkingMasters ??= this.#checkMasters().finally(() => {
-      this.#checkingMasters = null;
+    this.#rechecking ??= this.#recheck().finally(() => {
+      this.#rechecking = null;
     });
-    await this.#checkingMasters;
+    await this.#rechecking;
   }
 
-  async #checkMasters(): Promise<void> {
-    const masters = await this.#mastersOf();
-    if (masters === null || this.#masters === null) {
-      this.#masters ??= masters;
+  async #recheck(): Promise<void> {
+    if (this.#epoch === null) {
+      await this.check();
       return;
     }
-    if (masters === this.#masters) return;
-    this.#masters = masters;
-    await this.#handle(this.#epoch, 'a new Redis master (failover or restart) may lack the last writes');
+    const [masters, read, quarantine] = await Promise.all([this.#mastersOf(), this.state.readEpoch(true), this.state.get(QUARANTINE_KEY)]);
+    const mastersChanged = this.#masters !== null && masters !== null && masters !== this.#masters;
+    if (masters !== null) this.#masters = masters;
+    const stored = read.isMixed ? null : read.value;
+    if (stored !== this.#epoch) await this.#handle(stored, 'the deployment epoch is gone or changed');
+    else if (mastersChanged) await this.#handle(stored, 'a new Redis master (failover or restart) may lack the last writes');
+    else if (this.#adoptQuarantine(quarantine)) this.#noticed('another instance noticed that Redis may have lost data');
   }
 
   /** A script found the epoch missing (`current` null) or different: Redis lost data. */
@@ -154,7 +163,7 @@ export class DataLossGuard {
   }
 
   async #check(): Promise<void> {
-    const [read, quarantine, masters] = await Promise.all([this.state.readEpoch(), this.state.get(QUARANTINE_KEY), this.#mastersOf()]);
+    const [read, quarantine, masters] = await Promise.all([this.state.readEpoch(false), this.state.get(QUARANTINE_KEY), this.#mastersOf()]);
     this.#adoptQuarantine(quarantine);
     // Only part of a cluster holding the epoch is a shard that lost data: a loss like no epoch at all.
     const stored = read.isMixed ? MIXED : read.value;
@@ -165,7 +174,7 @@ export class DataLossGuard {
         // First contact with a Redis holding no epoch: a new deployment (see the class comment).
         const fresh = randomUUID();
         await this.state.writeEpoch(fresh, true);
-        const written = await this.state.readEpoch();
+        const written = await this.state.readEpoch(false);
         this.#epoch = written.isMixed ? null : written.value;
       } else {
         this.#epoch = stored;
@@ -181,7 +190,6 @@ export class DataLossGuard {
    * stored marker and, when the epoch is gone, writes a new one everywhere).
    */
   async #handle(current: string | null, why: string): Promise<void> {
-    this.metrics.redisDataLosses.inc();
     const until = this.#clock.now() + this.quarantineMs;
     if (await this.state.setIfAbsent(QUARANTINE_KEY, String(until), this.quarantineMs)) {
       if (current === null) {
@@ -200,6 +208,12 @@ export class DataLossGuard {
       // Whoever started the quarantine writes the new epoch; it is read again before the next pay.
       this.#epoch = current;
     }
+    this.#noticed(why);
+  }
+
+  /** Logged and counted once per loss this instance notices, and what it stored lately written back. */
+  #noticed(why: string): void {
+    this.metrics.redisDataLosses.inc();
     this.logger.error(
       { event: 'redis_data_lost', reason: why, quarantineMs: this.quarantineLeftMs },
       `Redis may have lost data (${why}): every pay is refused until the pays in flight have ended`,
@@ -207,14 +221,15 @@ export class DataLossGuard {
     for (const listener of this.#lossListeners) void listener();
   }
 
-  #adoptQuarantine(raw: string | null): void {
+  /** Follows a stored quarantine; true when it is one this instance was not following yet. */
+  #adoptQuarantine(raw: string | null): boolean {
     const until = Number(raw);
-    if (raw !== null && Number.isFinite(until)) this.#follow(until);
+    return raw !== null && Number.isFinite(until) && this.#follow(until);
   }
 
-  /** Refuses pays until the quarantine ending at `until` is over, counting this instance's pays in flight in. */
-  #follow(until: number): void {
-    if (until <= this.#quarantinedUntil || until === this.#endedUntil || until <= this.#clock.now()) return;
+  /** Refuses pays until the quarantine ending at `until` is over, counting this instance's pays in flight in; false when already followed or over. */
+  #follow(until: number): boolean {
+    if (until <= this.#quarantinedUntil || until === this.#endedUntil || until <= this.#clock.now()) return false;
     this.#quarantinedUntil = until;
     this.#quarantineFloor = Math.min(until, until - this.quarantineMs + MIN_QUARANTINE_MS);
     let isCounted = false;
@@ -255,6 +270,7 @@ export class DataLossGuard {
     this.#drainWatch = setInterval(tickOnce, DRAIN_POLL_MS);
     this.#drainWatch.unref();
     tickOnce();
+    return true;
   }
 
   async #countOut(until: number): Promise<void> {

@@ -33,6 +33,11 @@ export function epochKeyFor(prefix: string, key: string, isCluster: boolean): st
   return isCluster ? `${prefix}${EPOCH_KEY}:{${tags()[calculateSlot(key)] ?? ''}}` : `${prefix}${EPOCH_KEY}`;
 }
 
+/** The epoch keys of the given cluster slots. */
+export function epochKeysOfSlots(prefix: string, slots: readonly number[]): string[] {
+  return slots.map((slot) => `${prefix}${EPOCH_KEY}:{${tags()[slot] ?? ''}}`);
+}
+
 /** Every epoch key: one on a single Redis, one per slot in a cluster. */
 export function allEpochKeys(prefix: string, isCluster: boolean): string[] {
   return isCluster ? tags().map((tag) => `${prefix}${EPOCH_KEY}:{${tag}}`) : [`${prefix}${EPOCH_KEY}`];

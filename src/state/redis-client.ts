@@ -9,6 +9,16 @@ export function masters(client: RedisClient): Redis[] {
   return client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
 }
 
+/** One slot served by each master of a cluster, as last known (none before the slots are known). */
+export function oneSlotPerMaster(cluster: Cluster): number[] {
+  const firstSlotOf = new Map<string, number>();
+  cluster.slots.forEach((nodes, slot) => {
+    const master = nodes[0];
+    if (master !== undefined && !firstSlotOf.has(master)) firstSlotOf.set(master, slot);
+  });
+  return [...firstSlotOf.values()];
+}
+
 /**
  * Runs one command per key with one pipeline per server: on a cluster, each key goes to the master
  * that serves its slot as last known (a redirection, mid-resharding, fails the batch: the caller

@@ -1,8 +1,9 @@
+import type { Cluster } from 'ioredis';
 import type { RedisClient } from './redis-client';
 import type { Metrics } from '../metrics';
-import { allEpochKeys, epochKeyFor } from './epoch-keys';
+import { allEpochKeys, epochKeyFor, epochKeysOfSlots } from './epoch-keys';
 import { LuaScript } from './lua-script';
-import { masters, perKeyPipelined } from './redis-client';
+import { masters, oneSlotPerMaster, perKeyPipelined } from './redis-client';
 import { StateUnavailable, type BeginResult, type EpochRead, type InvoiceKeys, type ReserveResult, type SharedState } from './shared-state';
 
 const DELETE_IF_EQUALS = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1);
@@ -196,8 +197,9 @@ export class RedisState implements SharedState {
     await this.#do('ping', () => this.redis.ping());
   }
 
-  async readEpoch(): Promise<EpochRead> {
-    const keys = allEpochKeys(this.prefix, this.redis.isCluster);
+  async readEpoch(onePerServer: boolean): Promise<EpochRead> {
+    const sample = onePerServer && this.redis.isCluster ? epochKeysOfSlots(this.prefix, oneSlotPerMaster(this.redis as Cluster)) : [];
+    const keys = sample.length > 0 ? sample : allEpochKeys(this.prefix, this.redis.isCluster);
     const values = (await this.#do('epoch', () => perKeyPipelined(this.redis, keys, (key) => ['get', key]))) as (string | null)[];
     return new Set(values).size === 1 ? { isMixed: false, value: values[0] ?? null } : { isMixed: true };
   }

@@ -54,9 +54,10 @@ export interface SharedState {
   ping(): Promise<void>;
   /**
    * The deployment epoch (data-loss.ts): its value, null when it is nowhere, or `mixed` when only part
-   * of the store holds it (a cluster shard lost data).
+   * of the store holds it (a cluster shard lost data). `onePerServer`: on a cluster, read on one slot
+   * of each master only (a master that lost data lost all its slots' copies), not on all 16384.
    */
-  readEpoch(): Promise<EpochRead>;
+  readEpoch(onePerServer: boolean): Promise<EpochRead>;
   /** Writes the epoch everywhere: only where it is missing (`onlyIfAbsent`), or over whatever is there. */
   writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void>;
 }

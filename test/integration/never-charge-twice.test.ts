@@ -149,6 +149,47 @@ describe('at most one charge per key and per invoice', () => {
   });
 });
 
+describe('a FLUSHALL', () => {
+  let redis: RedisProcess;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await RedisProcess.start();
+    // A pay may outlast the shortest quarantine: every instance must count its pays in flight in.
+    h = await startHarness({ redisUrl: redis.url, env: { ...LIMITS, ICG_TIMEOUT_MS: '5000', PAY_DEADLINE_MS: '11000' }, instances: 3 });
+  });
+  afterEach(async () => {
+    await h.close();
+    await redis.kill();
+  });
+
+  it('notices a FLUSHALL on an instance that gets no pay: its pay at iCG is paid once, its stored answers are replayed', async () => {
+    const urls = h.services.map((service) => service.url);
+    const storedKey = { 'Idempotency-Key': `flushed-stored-${Date.now()}` };
+    const inFlightKey = { 'Idempotency-Key': `flushed-in-flight-${Date.now()}` };
+    expect((await postJson(`${urls[0] ?? ''}/pay/flushed-1`, payBody(), storedKey)).status).toBe(200);
+    h.icg.faults.payDelayMs = 4500;
+    const first = postJson(`${urls[0] ?? ''}/pay/flushed-2`, payBody(), inFlightKey);
+    await waitFor(() => h.icg.stats.pays === 2, 5000, 'the second pay at iCG');
+    const client = new Redis(redis.url);
+    await client.flushall(); // the run id stays the same: only the epoch tells
+    await client.quit();
+    // The other instances retry both keys until they hear a final answer; the first instance sees no pay.
+    const retried = async (invoice: string, key: Record<string, string>) => {
+      for (let attempt = 0; attempt < 200; attempt += 1) {
+        const res = await postJson(`${urls[1 + (attempt % 2)] ?? ''}/pay/${invoice}`, payBody(), key);
+        if (res.status !== 503 && res.status !== 409) return res;
+        await sleep(150);
+      }
+      throw new Error(`${invoice} got no final answer`);
+    };
+    const [inFlight, stored] = await Promise.all([retried('flushed-2', inFlightKey), retried('flushed-1', storedKey)]);
+    expect((await first).status).toBe(200);
+    expect([inFlight.status, inFlight.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+    expect([stored.status, stored.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+    expect([h.icg.stats.paysByInvoice['flushed-1'], h.icg.stats.paysByInvoice['flushed-2']]).toEqual([1, 1]);
+  });
+});
+
 describe('one invoice, however it is written', () => {
   let h: Harness;
   beforeAll(async () => {

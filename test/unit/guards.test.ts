@@ -188,6 +188,79 @@ describe('the data-loss guard', () => {
   });
 });
 
+describe('the data-loss guard between pays', () => {
+  it('notices a flushed Redis by its periodic check alone, and writes back what it stored lately', async () => {
+    const state = new MemoryState();
+    const metrics = createMetrics();
+    const guard = new DataLossGuard(state, 25_000, metrics, logger);
+    let writtenBack = 0;
+    guard.onLoss(() => {
+      writtenBack += 1;
+      return Promise.resolve();
+    });
+    await guard.check();
+    await guard.recheck();
+    expect(guard.quarantineLeftMs).toBe(0);
+    await state.delete(EPOCH_KEY); // FLUSHALL: the run id stays the same
+    await guard.recheck();
+    expect(guard.quarantineLeftMs).toBe(25_000);
+    expect(writtenBack).toBe(1);
+    guard.close();
+  });
+
+  it('follows a quarantine another instance started, counting its own pays in flight in and writing back, though the epoch it sees is the new one', async () => {
+    const state = new MemoryState();
+    const metrics = createMetrics();
+    const pays = { count: 1, settled: () => new Promise<void>(() => undefined) };
+    const busy = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: pays });
+    const other = new DataLossGuard(state, 25_000, metrics, logger);
+    let writtenBack = 0;
+    busy.onLoss(() => {
+      writtenBack += 1;
+      return Promise.resolve();
+    });
+    await busy.check();
+    await other.check();
+    await state.delete(EPOCH_KEY);
+    await other.lost(null); // the other instance noticed first and wrote a new epoch
+    await busy.recheck();
+    expect(busy.quarantineLeftMs).toBe(25_000);
+    expect(writtenBack).toBe(1);
+    // Its pay never ends: the quarantine outlasts the floor on every instance.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(other.quarantineLeftMs).toBeGreaterThan(0);
+    // Later checks notice nothing new.
+    await busy.recheck();
+    expect(writtenBack).toBe(1);
+    busy.close();
+    other.close();
+  });
+  it('follows a quarantine for a failover another instance saw first, though the epoch is unchanged', async () => {
+    const state = new MemoryState();
+    const metrics = createMetrics();
+    let master = 'run-id-1';
+    const watcher = new DataLossGuard(state, 25_000, metrics, logger, { mastersOf: () => Promise.resolve(master) });
+    const pays = { count: 1, settled: () => new Promise<void>(() => undefined) };
+    const busy = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: pays });
+    let writtenBack = 0;
+    busy.onLoss(() => {
+      writtenBack += 1;
+      return Promise.resolve();
+    });
+    await watcher.check();
+    await busy.check();
+    master = 'run-id-2';
+    await watcher.recheck();
+    expect(watcher.quarantineLeftMs).toBe(25_000);
+    await busy.recheck();
+    expect([busy.quarantineLeftMs, writtenBack]).toEqual([25_000, 1]);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(watcher.quarantineLeftMs).toBeGreaterThan(0);
+    watcher.close();
+    busy.close();
+  });
+});
+
 describe('the in-process rate-limit store', () => {
   it('tracks at most its cap of keys, refusing new ones and never evicting one', async () => {
     const store = new BoundedMemoryStore(2);
