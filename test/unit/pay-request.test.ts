@@ -23,29 +23,57 @@ describe('invoice id', () => {
     expect(parseInvoiceId(id).asSent).toBe(id);
   });
 
-  it.each(['', 'a'.repeat(65), '../admin', '1;DROP', '1%2F2', 'inv 1', 'ünïcode', '1\n2', '..', '2147483648', '4111111111111111', '99999999999'])(
+  it.each(['', 'a'.repeat(65), '../admin', '1;DROP', '1%2F2', 'inv 1', 'ünïcode', '1\n2', '..', '2147483648', '4111111111111111', '99999999999', '-962', '-0'])(
     'rejects %j',
     (id) => {
       expect(() => parseInvoiceId(id)).toThrow(InvalidRequest);
     },
   );
 
-  it.each(['INV_4111111111111111', '4111-1111-1111-1111', 'card_4111_1111_1111_1111', 'x378282246310005y', '3782-822463-10005', 'ORD-6011000990139424-A'])(
-    'rejects %j, which holds a card number (it would reach logs and Redis keys)',
-    (id) => {
-      let refusal: unknown;
-      try {
-        parseInvoiceId(id);
-      } catch (error) {
-        refusal = error;
-      }
-      expect(refusal).toBeInstanceOf(InvalidRequest);
-      expect((refusal as InvalidRequest).errors[0]?.detail).toMatch(/card number/);
-    },
-  );
+  it.each([
+    'INV_4111111111111111',
+    '4111-1111-1111-1111',
+    'card_4111_1111_1111_1111',
+    'x378282246310005y',
+    '3782-822463-10005',
+    'ORD-6011000990139424-A',
+    // GUID-shaped: a card number in its hex digits, however the hyphens split it
+    '4111111111111111a000000000000000',
+    '41111111-1111-1111-A000-000000000000',
+    'abcd4111-1111-1111-1111-abcdefabcdef',
+    'ABCDEF01234567894111111111111111',
+  ])('rejects %j, which holds a card number (it would reach logs and Redis keys)', (id) => {
+    let refusal: unknown;
+    try {
+      parseInvoiceId(id);
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(InvalidRequest);
+    expect((refusal as InvalidRequest).errors[0]?.detail).toMatch(/card number/);
+  });
 
   it.each(['INV-1732630001863', 'INV-2026-11-26-000123', 'ORD-4111111111111112', 'order_20261126_0001'])('accepts %j, which holds no card number', (id) => {
     expect(parseInvoiceId(id).asSent).toBe(id);
+  });
+
+  it('refuses few random GUIDs: only those whose digits make a card number as issued', () => {
+    // A seeded generator, so the count is the same on every run.
+    let seed = 42;
+    const nextHex = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return (seed >>> 16) % 16;
+    };
+    const guids = Array.from({ length: 20_000 }, () => Array.from({ length: 32 }, () => nextHex().toString(16)).join(''));
+    const refused = guids.filter((guid) => {
+      try {
+        parseInvoiceId(guid);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(refused.length).toBeLessThan(20);
   });
 
   it('gives one canonical form to the spellings iCG reads as one invoice', () => {
