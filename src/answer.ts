@@ -1,3 +1,4 @@
+import { maskCardNumbers } from './cardholder-data';
 import { InvalidRequest, type AppError } from './errors';
 
 /** Problem types are tag URIs (RFC 4151): stable names, listed in the README's error table. */
@@ -17,7 +18,9 @@ export function problemBody(error: AppError, requestId: string, instance?: strin
   const body: Record<string, unknown> = { type: `${PROBLEM_TYPE_BASE}${error.slug}`, title: error.title, status: error.status, detail: error.message };
   if (instance !== undefined) body['instance'] = instance;
   body['requestId'] = requestId;
-  if (error instanceof InvalidRequest && error.errors.length > 0) body['errors'] = error.errors;
+  // Pointers and details name the client's own fields, which may be named anything, a card number too.
+  if (error instanceof InvalidRequest && error.errors.length > 0)
+    body['errors'] = error.errors.map((e) => ({ pointer: maskCardNumbers(e.pointer), detail: maskCardNumbers(e.detail) }));
   return body;
 }
 

@@ -7,18 +7,30 @@ import { foldCase } from './fold-case';
  * side of masking: a long number that happens to pass the Luhn check is masked too.
  */
 
-/** What may separate the digit groups of a number someone typed: spaces, dots, dashes, slashes … (up to three). */
-const SEPARATOR = String.raw`(?:%20|[\s\u00a0._:/+-]){0,3}`;
+/** What may separate the digit groups of a number someone typed: spaces, dots, commas, dashes, slashes … */
+const SEPARATOR_CHARS = String.raw`[\s\u00a0._,:/+-]`;
+/** … up to three of them between two digits. */
+const SEPARATOR = String.raw`(?:%20|${SEPARATOR_CHARS}){0,3}`;
+const SEPARATORS = new RegExp(SEPARATOR_CHARS, 'g');
+
+/** The digits of a number however it was grouped (`4111 1111-1111.1111` → `4111111111111111`); other characters stay. */
+export function withoutSeparators(text: string): string {
+  return text.replace(SEPARATORS, '');
+}
 
 /** 13 or more digits, possibly grouped by separators. */
 const DIGIT_RUN = new RegExp(String.raw`\d(?:${SEPARATOR}\d){12,}`, 'g');
 
-/** Field names (lower case, letters and digits only) whose value is a card verification code. */
+/** Field names (lower case, letters and digits only) whose value is a card verification code, or a PIN. */
 const VERIFICATION_CODE_KEY =
-  /^(card)?(cvv|cvc|cvn|cvd|csc|cav|cid)\d?(value|code|number|num|no|nr)?$|^(card)?(security|verification)(value|code|number)$|^cardcode$/;
+  /^(card)?(cvv|cvc|cvn|cvd|csc|cav|cid|cv|csv)\d?(value|code|number|num|no|nr|data)?$|^(card)?(security|verification)(value|code|number)$|^cardcode$|^(card)?pin(code|number|block|value)?$/;
 
 /** Field names whose value is a bank account number (a routing number names a bank, not an account). */
-const ACCOUNT_NUMBER_KEY = /account|acct|iban|bban|kontonummer|^dda|^acc(no|nr|nbr|num|number)$/;
+const ACCOUNT_NUMBER_KEY = /account|acct|iban|bban|kontonummer|^dda|^acc(no|nr|nbr|num|number)$|^(checking|savings)(account)?(number|num|no|nr)?$/;
+
+/** Objects whose number field is an account number: `BankAccount.Number`, `ACH.Number`, `Checking.No`. */
+const ACCOUNT_OBJECT_KEY = /account|acct|iban|^ach|^dda|checking|savings/;
+const NUMBER_KEY = /^(number|num|no|nr|nbr)$/;
 
 /** A verification code written in free text after its name: `"Cvv":"123"`, `cvv=123`, `CVV 123 does not match`. */
 const VERIFICATION_CODE_IN_TEXT = /\b(cvv\d?|cvc\d?|cvn|cvd|csc|security code|verification code|card code)\b(\W{0,6})\d{3,4}\b/gi;
@@ -34,9 +46,12 @@ export function isVerificationCodeKey(key: string): boolean {
   return VERIFICATION_CODE_KEY.test(normalisedKey(key));
 }
 
-export function isAccountNumberKey(key: string): boolean {
+/** True for a field holding a bank account number: by its name, or a number field of an account object (`parent`). */
+export function isAccountNumberKey(key: string, parent = ''): boolean {
   const normalised = normalisedKey(key);
-  return ACCOUNT_NUMBER_KEY.test(normalised) && !normalised.includes('routing');
+  const parentName = normalisedKey(parent);
+  if (normalised.includes('routing') || parentName.includes('routing')) return false;
+  return ACCOUNT_NUMBER_KEY.test(normalised) || (NUMBER_KEY.test(normalised) && ACCOUNT_OBJECT_KEY.test(parentName));
 }
 
 /** True for `digits` (digits only) passing the Luhn check. */
@@ -121,22 +136,26 @@ export function scrubNamedNumbers(text: string): string {
  */
 export function maskedInstrument(body: unknown): string | null {
   let account: string | null = null;
-  const visit = (value: unknown, key: string, depth: number): string | null => {
+  const visit = (value: unknown, key: string, parent: string, depth: number): string | null => {
     if (depth > 64) return null;
     if (typeof value === 'string' || typeof value === 'number') {
-      const digits = String(value).replace(/[\s\u00a0._:/+-]/g, '');
-      if (/^\d{13,19}$/.test(digits) && passesLuhn(digits) && !isAccountNumberKey(key)) return `card ${lastFour(digits)}`;
-      if (account === null && isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) account = `account ${lastFour(digits)}`;
+      const digits = withoutSeparators(String(value));
+      const isAccount = isAccountNumberKey(key, parent);
+      if (/^\d{13,19}$/.test(digits) && passesLuhn(digits) && !isAccount) return `card ${lastFour(digits)}`;
+      if (account === null && isAccount && /^\d{5,34}$/.test(digits)) account = `account ${lastFour(digits)}`;
       return null;
     }
     if (typeof value !== 'object' || value === null) return null;
-    for (const [childKey, child] of Array.isArray(value) ? value.map((item: unknown) => [key, item] as const) : Object.entries(value)) {
-      const found = visit(child, childKey, depth + 1);
+    const children = Array.isArray(value)
+      ? value.map((item: unknown) => [key, item, parent] as const)
+      : Object.entries(value).map(([k, v]) => [k, v, key] as const);
+    for (const [childKey, child, childParent] of children) {
+      const found = visit(child, childKey, childParent, depth + 1);
       if (found) return found;
     }
     return null;
   };
-  return visit(body, '', 0) ?? account;
+  return visit(body, '', '', 0) ?? account;
 }
 
 /** A pattern matching `digits` however it is grouped. */
@@ -163,7 +182,7 @@ export class SensitiveValues {
   /** Collects from a parsed JSON body (bounded depth: the body passed validation). */
   static of(body: unknown): SensitiveValues {
     const found = new SensitiveValues();
-    found.#collect(body, '', 0);
+    found.#collect(body, '', '', 0);
     return found;
   }
 
@@ -183,14 +202,14 @@ export class SensitiveValues {
     return out;
   }
 
-  #collect(value: unknown, key: string, depth: number): void {
+  #collect(value: unknown, key: string, parent: string, depth: number): void {
     if (depth > 64) return;
     if (typeof value === 'string' || typeof value === 'number') {
       const text = String(value).trim();
-      const digits = text.replace(/[\s\u00a0._:/+-]/g, '');
+      const digits = withoutSeparators(text);
       if (isVerificationCodeKey(key)) {
         if (/^\d{3,4}$/.test(digits)) this.#codes.add(digits);
-      } else if (isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) {
+      } else if (isAccountNumberKey(key, parent) && /^\d{5,34}$/.test(digits)) {
         this.#numbers.set(digits, groupedPattern(digits));
       } else if (/^\d{13,19}$/.test(digits) && passesLuhn(digits)) {
         this.#numbers.set(digits, groupedPattern(digits));
@@ -198,7 +217,7 @@ export class SensitiveValues {
       return;
     }
     if (typeof value !== 'object' || value === null) return;
-    if (Array.isArray(value)) for (const item of value) this.#collect(item, key, depth + 1);
-    else for (const [childKey, child] of Object.entries(value)) this.#collect(child, childKey, depth + 1);
+    if (Array.isArray(value)) for (const item of value) this.#collect(item, key, parent, depth + 1);
+    else for (const [childKey, child] of Object.entries(value)) this.#collect(child, childKey, key, depth + 1);
   }
 }

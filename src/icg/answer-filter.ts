@@ -1,4 +1,4 @@
-import { isAccountNumberKey, isVerificationCodeKey, lastFour, type SensitiveValues } from '../cardholder-data';
+import { isAccountNumberKey, isVerificationCodeKey, lastFour, withoutSeparators, type SensitiveValues } from '../cardholder-data';
 
 /**
  * The fields of iCG's answers this service relays and stores: the ProcessResponse model iCG documents
@@ -91,51 +91,58 @@ export class AnswerFilter {
   /** The allowed, scrubbed part of `body`; an answer that is not a JSON object has no documented field, so it becomes null (no body). */
   filter(body: unknown, sensitive: SensitiveValues): Record<string, unknown> | null {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
-    return this.#object(body as Record<string, unknown>, this.#allowed, { sensitive, leavesLeft: MAX_LEAVES }, 0);
+    return this.#object(body as Record<string, unknown>, '', this.#allowed, { sensitive, leavesLeft: MAX_LEAVES }, 0);
   }
 
-  #object(value: Record<string, unknown>, node: AllowNode, pass: Pass, depth: number): Record<string, unknown> {
+  /** `name`: the object's own field name (its number field may be an account number). */
+  #object(value: Record<string, unknown>, name: string, node: AllowNode, pass: Pass, depth: number): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
       const next = node.all ? node : node.children.get(key.toLowerCase());
       if (!next || isVerificationCodeKey(key)) continue;
-      const kept = this.#value(child, key, next, pass, depth + 1);
+      const kept = this.#value(child, { key, parent: name }, next, pass, depth + 1);
       if (kept !== undefined) out[pass.sensitive.scrub(key)] = kept;
     }
     return out;
   }
 
   /** A kept value, or undefined to drop it. */
-  #value(value: unknown, key: string, node: AllowNode, pass: Pass, depth: number): unknown {
+  #value(value: unknown, field: Field, node: AllowNode, pass: Pass, depth: number): unknown {
     if (depth > MAX_DEPTH) return undefined;
     if (typeof value === 'object' && value !== null) {
       if (this.scalarsOnly) return undefined;
-      if (!Array.isArray(value)) return this.#object(value as Record<string, unknown>, node, pass, depth);
+      if (!Array.isArray(value)) return this.#object(value as Record<string, unknown>, field.key, node, pass, depth);
       if (!node.all) return undefined;
-      return value.map((item: unknown) => this.#value(item, key, node, pass, depth + 1)).filter((item) => item !== undefined);
+      return value.map((item: unknown) => this.#value(item, field, node, pass, depth + 1)).filter((item) => item !== undefined);
     }
     if (pass.leavesLeft <= 0) return undefined;
     pass.leavesLeft -= 1;
     if (value === null || typeof value === 'boolean') return value;
     // A nested number equal to the request's verification code is an echo of it; a top-level amount is not.
-    if (typeof value === 'number') return depth > 1 && pass.sensitive.isVerificationCode(value) ? undefined : scrubNumber(value, key, pass.sensitive);
-    if (typeof value === 'string') return scrubString(value.length > MAX_TEXT_LENGTH ? `${value.slice(0, MAX_TEXT_LENGTH)}…` : value, key, pass.sensitive);
+    if (typeof value === 'number') return depth > 1 && pass.sensitive.isVerificationCode(value) ? undefined : scrubNumber(value, field, pass.sensitive);
+    if (typeof value === 'string') return scrubString(value.length > MAX_TEXT_LENGTH ? `${value.slice(0, MAX_TEXT_LENGTH)}…` : value, field, pass.sensitive);
     return undefined;
   }
 }
 
-function scrubString(value: string, key: string, sensitive: SensitiveValues): string | undefined {
+/** A leaf's field name and the name of the object holding it. */
+interface Field {
+  readonly key: string;
+  readonly parent: string;
+}
+
+function scrubString(value: string, field: Field, sensitive: SensitiveValues): string | undefined {
   if (sensitive.isVerificationCode(value)) return undefined;
-  const digits = value.replace(/[\s\u00a0._:/+-]/g, '');
-  if (isAccountNumberKey(key) && /^\d{5,34}$/.test(digits)) return lastFour(digits);
+  const digits = withoutSeparators(value);
+  if (isAccountNumberKey(field.key, field.parent) && /^\d{5,34}$/.test(digits)) return lastFour(digits);
   return sensitive.scrub(value);
 }
 
 /** A number that is (or echoes) cardholder data becomes its masked text; any other number is kept as it is. */
-function scrubNumber(value: number, key: string, sensitive: SensitiveValues): number | string {
+function scrubNumber(value: number, field: Field, sensitive: SensitiveValues): number | string {
   if (!Number.isInteger(value) || value < 10_000) return value;
   const digits = String(value);
-  if (isAccountNumberKey(key)) return lastFour(digits);
+  if (isAccountNumberKey(field.key, field.parent)) return lastFour(digits);
   const scrubbed = sensitive.scrub(digits);
   return scrubbed === digits ? value : scrubbed;
 }

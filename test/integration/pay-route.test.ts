@@ -89,6 +89,26 @@ describe('POST /pay/:invoiceId', () => {
     expect(h.icg.stats.pays).toBe(0);
   });
 
+  it('answers 415 for JSON declared in another charset than UTF-8, and takes UTF-8 however it is spelled', async () => {
+    const body = JSON.stringify(payBody());
+    for (const charset of ['utf-16', 'latin1', 'ISO-8859-1']) {
+      const res = await fetch(`${h.url}/pay/116`, { method: 'POST', headers: { 'Content-Type': `application/json; charset=${charset}` }, body });
+      expect(res.status).toBe(415);
+    }
+    expect(h.icg.stats.pays).toBe(0);
+    for (const [i, type] of ['application/json; charset=UTF-8', 'application/json;charset="utf8"'].entries()) {
+      const res = await fetch(`${h.url}/pay/116-${String(i)}`, { method: 'POST', headers: { 'Content-Type': type }, body });
+      expect(res.status).toBe(200);
+    }
+  });
+
+  it('masks a card number used as a field name in the pointers of a 400', async () => {
+    const res = await postJson(`${h.url}/pay/117`, '{"Amount": 1, "Type": "D", "Method": {"4111111111111111": 1, "4111111111111111": 2}}');
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toContain('XXXXXXXXXXXX1111');
+    expect(JSON.stringify(res.body)).not.toContain('4111111111111111');
+  });
+
   it('answers 400 for malformed JSON and for a non-object body', async () => {
     expect((await postJson(`${h.url}/pay/117`, '{"Amount": 1,')).status).toBe(400);
     expect((await postJson(`${h.url}/pay/117`, '[1,2]')).status).toBe(400);

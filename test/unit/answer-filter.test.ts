@@ -78,6 +78,7 @@ describe('what the filter recognises', () => {
       '4032 - 6912 - 1642 - 1016',
       '4032\u00a06912\u00a01642\u00a01016',
       '4032\t6912\t1642\t1016',
+      '4032,6912,1642,1016',
     ];
     for (const text of groupings) expect(maskCardNumbers(`card ${text} end`)).toBe('card XXXXXXXXXXXX1016 end');
     expect(maskCardNumbers('4111111111111111 0')).toBe('XXXXXXXXXXXX1111 0');
@@ -98,6 +99,13 @@ describe('what the filter recognises', () => {
       'SecurityCode',
       'card_verification_value',
       'CID',
+      'CV2',
+      'CV',
+      'CSV',
+      'CvvData',
+      'Cvv2Data',
+      'Pin',
+      'PinBlock',
     ];
     const answer = { ExtraData: Object.fromEntries(names.map((name) => [name, '123'])), CvcResponse: 'M' };
     expect(filter.filter(answer, SensitiveValues.none())).toEqual({ ExtraData: {}, CvcResponse: 'M' });
@@ -115,6 +123,26 @@ describe('what the filter recognises', () => {
     expect(filter.filter({ StatusMessage: 'please charge from acct 4218525472384, CVV 123 does not match' }, SensitiveValues.none())).toEqual({
       StatusMessage: 'please charge from acct XXXXXXXXX2384, CVV  does not match',
     });
+  });
+
+  it('masks account numbers held as the number of an account object, and echoes of codes and accounts sent under such names', () => {
+    const answer = {
+      ExtraData: {
+        Bank: { BankAccount: { Number: '115654668777' }, Account: { No: 115654668777 }, ACH: { Number: '115654668777' }, Routing: { Number: '083000108' } },
+      },
+      ErrorData: { Checking: '115654668777', checkingAccountNo: '446674336' },
+    };
+    expect(filter.filter(answer, SensitiveValues.none())).toEqual({
+      ExtraData: {
+        Bank: { BankAccount: { Number: 'XXXXXXXX8777' }, Account: { No: 'XXXXXXXX8777' }, ACH: { Number: 'XXXXXXXX8777' }, Routing: { Number: '083000108' } },
+      },
+      ErrorData: { Checking: 'XXXXXXXX8777', checkingAccountNo: 'XXXXX4336' },
+    });
+    const request = { Method: { CV2: '7319', Bank: { ACH: { Number: '115654668777' } } } };
+    const echo = JSON.stringify(request);
+    const scrubbed = JSON.stringify(filter.filter({ ExtraData: { Echo: echo, Again: { Value: '7319', Other: '115654668777' } } }, SensitiveValues.of(request)));
+    expect(scrubbed).not.toContain('7319');
+    expect(scrubbed).not.toContain('115654668777');
   });
 
   it('masks a number the request carried however the answer regroups it, and removes its verification code from text', () => {
