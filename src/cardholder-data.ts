@@ -196,7 +196,12 @@ export class SensitiveValues {
    * scrubbed, and every number the request carried masked (codes removed) wherever it appears.
    */
   scrub(text: string): string {
-    let out = scrubNamedNumbers(maskCardNumbers(text));
+    return this.scrubEchoes(scrubNamedNumbers(maskCardNumbers(text)));
+  }
+
+  /** `text` with every number the request carried masked and its verification codes removed: nothing else touched. */
+  scrubEchoes(text: string): string {
+    let out = text;
     for (const [digits, pattern] of this.#numbers) out = out.replace(pattern, lastFour(digits));
     for (const code of this.#codes) if (out.includes(code)) out = out.replace(new RegExp(String.raw`\b${code}\b`, 'g'), '');
     return out;

@@ -118,6 +118,7 @@ export class AnswerFilter {
     if (pass.leavesLeft <= 0) return undefined;
     pass.leavesLeft -= 1;
     if (value === null || typeof value === 'boolean') return value;
+    if (depth === 1 && REFERENCE_FIELDS.has(field.key.toLowerCase())) return scrubReference(value, pass.sensitive);
     // A nested number equal to the request's verification code is an echo of it; a top-level amount is not.
     if (typeof value === 'number') return depth > 1 && pass.sensitive.isVerificationCode(value) ? undefined : scrubNumber(value, field, pass.sensitive);
     if (typeof value === 'string') return scrubString(value.length > MAX_TEXT_LENGTH ? `${value.slice(0, MAX_TEXT_LENGTH)}…` : value, field, pass.sensitive);
@@ -125,10 +126,24 @@ export class AnswerFilter {
   }
 }
 
+/**
+ * iCG's own references for a payment: what support and reconciliation look it up by. A long one may
+ * pass the Luhn check by chance, so only what the request carried is masked in them.
+ */
+const REFERENCE_FIELDS = new Set(['transactionid', 'confirmationcode', 'approvalcode', 'referencenumber']);
+
 /** A leaf's field name and the name of the object holding it. */
 interface Field {
   readonly key: string;
   readonly parent: string;
+}
+
+function scrubReference(value: unknown, sensitive: SensitiveValues): unknown {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  if (sensitive.isVerificationCode(value)) return undefined;
+  const text = String(value).slice(0, MAX_TEXT_LENGTH);
+  const scrubbed = sensitive.scrubEchoes(text);
+  return scrubbed === String(value) ? value : scrubbed;
 }
 
 function scrubString(value: string, field: Field, sensitive: SensitiveValues): string | undefined {

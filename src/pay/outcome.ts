@@ -24,9 +24,9 @@ export function outcomeOf(reply: PayReply, mapping: StatusMapping): Outcome {
   return 'unknown';
 }
 
-/** iCG's references for a pay, when its answer gives them (strings only). */
-export function referencesOf(reply: PayReply): { transactionId?: string; confirmationCode?: string } {
-  const body = typeof reply.body === 'object' && reply.body !== null ? (reply.body as Record<string, unknown>) : {};
+/** iCG's references for a pay, when its (filtered) answer gives them (strings only). */
+export function referencesOf(answerBody: unknown): { transactionId?: string; confirmationCode?: string } {
+  const body = typeof answerBody === 'object' && answerBody !== null ? (answerBody as Record<string, unknown>) : {};
   const field = (name: string) => {
     const value = Object.entries(body).find(([key]) => key.toLowerCase() === name)?.[1];
     return typeof value === 'string' && value !== '' ? value.slice(0, 128) : undefined;

@@ -238,7 +238,7 @@ export class PayInvoice {
       return {
         result: { answer, isReplay: false, upstream: { status: reply.status, durationMs: elapsedMs() } },
         outcome: outcomeOf(reply, this.deps.statuses),
-        references: referencesOf(reply),
+        references: referencesOf(body),
       };
     } catch (error) {
       if (!(error instanceof UpstreamFailure && error.mayHaveCharged)) throw error;

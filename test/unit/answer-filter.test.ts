@@ -145,6 +145,24 @@ describe('what the filter recognises', () => {
     expect(scrubbed).not.toContain('115654668777');
   });
 
+  it("keeps iCG's references whole, though a long one may pass the Luhn check, unless they echo what the request carried", () => {
+    const request = { Method: { CardNumber: '4111111111111111', Cvv: '123' } };
+    const answer = {
+      TransactionId: '4012888888881881',
+      ConfirmationCode: 4012888888881881,
+      ApprovalCode: '5454545454545454',
+      ReferenceNumber: '4111111111111111',
+    };
+    expect(filter.filter(answer, SensitiveValues.of(request))).toEqual({
+      TransactionId: '4012888888881881',
+      ConfirmationCode: 4012888888881881,
+      ApprovalCode: '5454545454545454',
+      ReferenceNumber: 'XXXXXXXXXXXX1111',
+    });
+    // Elsewhere such a number is masked as a card.
+    expect(filter.filter({ StatusMessage: 'ref 4012888888881881' }, SensitiveValues.of(request))).toEqual({ StatusMessage: 'ref XXXXXXXXXXXX1881' });
+  });
+
   it('masks a number the request carried however the answer regroups it, and removes its verification code from text', () => {
     const request = { Method: { AcctNo: '446674336', CardCode: '3260' } };
     expect(filter.filter({ StatusMessage: 'echo 446-674-336 and 446.674.336, code 3260, not 13260' }, SensitiveValues.of(request))).toEqual({
