@@ -82,7 +82,7 @@ interface Sent {
 /**
  * Pays one invoice through iCG, at most once per Idempotency-Key and per invoice:
  *
- * 1. nothing is admitted while Redis is recovering from a data loss;
+ * 1. nothing is admitted while Redis is recovering from a data loss (looked at again just before sending);
  * 2. the key is reserved (or its stored answer replayed, or the request refused: in flight, reused);
  * 3. one attempt of the invoice's budget is spent;
  * 4. the invoice is locked, and held (`pending`), and the pay journalled, before anything is sent;
@@ -159,6 +159,15 @@ export class PayInvoice {
       // Redis unreachable: the admitting scripts will meet that themselves.
       if (!(error instanceof StateUnavailable)) throw error;
     });
+    this.#throwIfQuarantined();
+  }
+
+  /**
+   * At admission, and again just before the pay is sent: a loss this instance noticed while the pay was
+   * being admitted gave it the new epoch, so its scripts passed, though Redis may not have the records
+   * (holds, answers) that would have stopped it written back yet.
+   */
+  #throwIfQuarantined(): void {
     const { dataLoss } = this.deps;
     if (dataLoss && dataLoss.quarantineLeftMs > 0) {
       throw new RedisDataLost(
@@ -257,6 +266,7 @@ export class PayInvoice {
   async #payWithToken(request: PayRequest, deadline: number): Promise<PayReply> {
     const { icg, tokens } = this.deps;
     const held = await tokens.getToken(deadline);
+    this.#throwIfQuarantined();
     const first = await icg.payInvoice(request.invoice.asSent, request.body.bytes, held.token, this.#requestIdBefore(deadline, request));
     if (first.status !== 401) return first;
     const renewed = await tokens.replaceRefused(held, deadline);

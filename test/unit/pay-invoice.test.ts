@@ -1,6 +1,15 @@
 import pino from 'pino';
 import { systemClock } from '../../src/clock';
-import { Conflict, IdempotencyKeyReused, InvoiceHeld, OutcomeUnknown, ServiceUnavailable, TokenRefused, UpstreamTimeout } from '../../src/errors';
+import {
+  Conflict,
+  IdempotencyKeyReused,
+  InvoiceHeld,
+  OutcomeUnknown,
+  RedisDataLost,
+  ServiceUnavailable,
+  TokenRefused,
+  UpstreamTimeout,
+} from '../../src/errors';
 import { AccessToken } from '../../src/icg/access-token';
 import { AnswerFilter } from '../../src/icg/answer-filter';
 import type { PayReply } from '../../src/icg/client';
@@ -18,6 +27,7 @@ import { parsePayBody } from '../../src/pay/pay-body';
 import { ClientLeft, PayInvoice, type PayRequest } from '../../src/pay/pay-invoice';
 import { chargedAnswer } from '../../src/pay/reconcile';
 import { MemoryJournalStore } from '../../src/state/journal-store';
+import { DataLossGuard } from '../../src/state/data-loss';
 import { LandingWrites } from '../../src/state/landing-writes';
 import { MemoryState } from '../../src/state/memory-state';
 import { RedisTrouble } from '../../src/state/redis-trouble';
@@ -51,17 +61,20 @@ class FakeIcg {
   }
 }
 
-function setup(options: { tokenDelayMs?: number } = {}) {
+/** `onToken`: runs while the pay gets its token, with the data-loss guard (none unless given). */
+function setup(options: { tokenDelayMs?: number; onToken?: (dataLoss: DataLossGuard) => Promise<void> } = {}) {
   const metrics = createMetrics();
   const trouble = new RedisTrouble(metrics, logger);
   const landing = new LandingWrites(logger);
   const flaky = flakyState();
+  const guard = options.onToken ? new DataLossGuard(flaky.state, DEADLINE_MS, metrics, logger) : null;
   const journal = new Journal(new MemoryJournalStore({ maxEntries: 1000, maxAgeMs: 1e9 }), trouble, logger, metrics, DEADLINE_MS + 5000);
   const icg = new FakeIcg();
   let replacements = 0;
   const tokens = {
     getToken: async () => {
       if (options.tokenDelayMs) await systemClock.sleep(options.tokenDelayMs);
+      if (guard) await options.onToken?.(guard);
       return held('first');
     },
     replaceRefused: () => {
@@ -69,14 +82,14 @@ function setup(options: { tokenDelayMs?: number } = {}) {
       return Promise.resolve(held(`replacement-${replacements}`));
     },
   };
-  const idempotency = new IdempotencyStore(flaky.state, 86_400, DEADLINE_MS + 5000, null, landing, metrics, logger, trouble);
+  const idempotency = new IdempotencyStore(flaky.state, 86_400, DEADLINE_MS + 5000, guard, landing, metrics, logger, trouble);
   const invoices = new InvoiceGuard({
     shared: flaky.state,
     local: new MemoryState(),
     downMode: 'refuse',
     lockTtlMs: DEADLINE_MS + 5000,
     holdMs: 60_000,
-    dataLoss: null,
+    dataLoss: guard,
     landing,
     trouble,
     metrics,
@@ -90,7 +103,7 @@ function setup(options: { tokenDelayMs?: number } = {}) {
     idempotency,
     invoices,
     journal,
-    dataLoss: null,
+    dataLoss: guard,
     inFlight: new InFlightPays(),
     statuses: { approved: ['approved'], declined: ['declined'] },
     deadlineMs: DEADLINE_MS,
@@ -102,7 +115,7 @@ function setup(options: { tokenDelayMs?: number } = {}) {
     for await (const keys of flaky.state.scan('')) for (const key of keys) await flaky.state.delete(key);
   };
   const republish = async () => ({ answers: await idempotency.republish(), holds: await invoices.republish() });
-  return { pay, icg, journal, idempotency, setDown: flaky.setDown, wipe, republish };
+  return { pay, icg, journal, idempotency, dataLoss: guard, setDown: flaky.setDown, wipe, republish };
 }
 
 function request(invoice: string, options: { key?: string; body?: string; signal?: AbortSignal } = {}): PayRequest {
@@ -342,6 +355,16 @@ describe('after Redis lost data', () => {
     expect(icg.calls).toHaveLength(2);
     // What Redis still has is left alone.
     await expect(republish()).resolves.toEqual({ answers: 0, holds: 0 });
+  });
+
+  it.each([
+    ['with a key', 'key-00000032'],
+    ['without a key', undefined],
+  ])('sends nothing when a loss is noticed while the pay is being admitted (%s): the pause is looked at again before iCG', async (_name, key) => {
+    const { pay, icg, dataLoss } = setup({ onToken: (guard) => guard.lost(null) });
+    await expect(pay.pay(request('32', key === undefined ? {} : { key }))).rejects.toThrow(RedisDataLost);
+    expect(icg.calls).toHaveLength(0);
+    dataLoss?.close();
   });
 });
 
