@@ -24,11 +24,12 @@ export function outcomeOf(reply: PayReply, mapping: StatusMapping): Outcome {
   return 'unknown';
 }
 
-/** iCG's references for a pay, when its (filtered) answer gives them (strings only). */
+/** iCG's references for a pay, when its (filtered) answer gives them (strings, or whole numbers as their digits). */
 export function referencesOf(answerBody: unknown): { transactionId?: string; confirmationCode?: string } {
   const body = typeof answerBody === 'object' && answerBody !== null ? (answerBody as Record<string, unknown>) : {};
   const field = (name: string) => {
     const value = Object.entries(body).find(([key]) => key.toLowerCase() === name)?.[1];
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
     return typeof value === 'string' && value !== '' ? value.slice(0, 128) : undefined;
   };
   const transactionId = field('transactionid');

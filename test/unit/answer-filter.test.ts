@@ -1,4 +1,5 @@
 import { maskCardNumbers, mayHoldCardNumber, SensitiveValues } from '../../src/cardholder-data';
+import { referencesOf } from '../../src/pay/outcome';
 import { AnswerFilter } from '../../src/icg/answer-filter';
 import { acceptableRequestId } from '../../src/http/request-id';
 
@@ -202,5 +203,13 @@ describe('X-Request-Id', () => {
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
       expect(id).not.toBe(offered);
     }
+  });
+});
+
+describe("iCG's references for the journal", () => {
+  it('takes them as strings, whole numbers as their digits, and nothing else', () => {
+    expect(referencesOf({ TransactionId: 4012888888881881, confirmationcode: 'C-1' })).toEqual({ transactionId: '4012888888881881', confirmationCode: 'C-1' });
+    expect(referencesOf({ TransactionId: 1.5, ConfirmationCode: '' })).toEqual({});
+    expect(referencesOf(null)).toEqual({});
   });
 });
