@@ -15,12 +15,19 @@ const GUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$
 /** Runs of 15 or more digits, and card numbers written in their printed groups (4-4-4-4[-1..3], 4-6-4/5) with - or _. */
 const DIGIT_RUN = /\d{15,}/g;
 const GROUPED_CARD = /(?<!\d)(?:\d{4}([-_])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([-_])\d{6}\2\d{4,5})(?!\d)/g;
+/** Digit groups joined by `-` or `_`, however split (`4111-111111111111`, `41_11_11…`). */
+const JOINED_DIGITS = /\d+(?:[-_]\d+)+/g;
+
+/** A card number as issued: a known brand's prefix and length (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), and the Luhn check. */
+const ISSUED_CARD =
+  /^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|(?:222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)\d{12}|3[47]\d{13}|(?:6011|65\d\d|64[4-9]\d)\d{12,15}|35(?:2[89]|[3-8]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11,16}|(?:62|67|50|5[6-8]|6[3-9]|220[0-4])\d{11,17})$/;
 
 /**
  * True when `id` may hold a card number: a run of 15 or more digits with a 15-19-digit stretch that
  * passes the Luhn check, or a number in a card's printed groups that does. Shorter runs (a 13-digit
- * timestamp, dates) are left alone: they are what order ids are made of. GUIDs too: written with their
- * hyphens, about one random GUID in twenty thousand is refused; without them, one in four hundred
+ * timestamp, dates) are left alone: they are what order ids are made of. A card number split by `-`
+ * or `_` anywhere counts when the joined number is one as issued. GUIDs too: written with their
+ * hyphens, about one random GUID in two thousand is refused; without them, one in four hundred
  * (their 32 hex digits hold long digit runs), so the refusal says to send the hyphens.
  */
 function holdsCardNumber(id: string): boolean {
@@ -28,7 +35,13 @@ function holdsCardNumber(id: string): boolean {
     for (let length = 15; length <= Math.min(19, run.length); length += 1)
       for (let start = 0; start + length <= run.length; start += 1) if (passesLuhn(run.slice(start, start + length))) return true;
   }
-  return [...id.matchAll(GROUPED_CARD)].some(([grouped]) => passesLuhn(grouped.replace(/[-_]/g, '')));
+  if ([...id.matchAll(GROUPED_CARD)].some(([grouped]) => passesLuhn(grouped.replace(/[-_]/g, '')))) return true;
+  // A card split anywhere else: the whole joined number must be one as issued (brand and length), so
+  // dates and counters joined by dashes (`2026-11-26-0001234`) are left alone.
+  return [...id.matchAll(JOINED_DIGITS)].some(([joined]) => {
+    const digits = joined.replace(/[-_]/g, '');
+    return ISSUED_CARD.test(digits) && passesLuhn(digits);
+  });
 }
 
 /** An invoice id: as the client sent it (what is forwarded to iCG) and in its one canonical form (what everything keyed by invoice uses). */

@@ -40,6 +40,13 @@ describe('invoice id', () => {
     // GUID-shaped: a card number among its hex digits, or in its printed groups
     '4111111111111111a000000000000000',
     'abcd4111-1111-1111-1111-abcdefabcdef',
+    // split anywhere by - or _
+    '4111-111111111111',
+    '41_11_11_11_11_11_11_11',
+    'inv-41111111-11111111',
+    '378282246-310005',
+    '41111111-1111-1111-a000-000000000000',
+    '67596498-2643-8453-a000-000000000000',
     'ABCDEF01234567894111111111111111',
   ])('rejects %j, which holds a card number (it would reach logs and Redis keys)', (id) => {
     let refusal: unknown;
@@ -57,11 +64,13 @@ describe('invoice id', () => {
   });
 
   it('refuses few random GUIDs written with their hyphens, and tells one written without them to send them', () => {
-    // A seeded generator, so the count is the same on every run.
+    // A seeded generator (mulberry32), so the count is the same on every run.
     let seed = 42;
     const nextHex = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return ((seed >>> 16) % 16).toString(16);
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return (((t ^ (t >>> 14)) >>> 0) % 16).toString(16);
     };
     const hex = () => Array.from({ length: 32 }, nextHex).join('');
     const guids = Array.from({ length: 20_000 }, () => hex().replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'));
@@ -73,7 +82,7 @@ describe('invoice id', () => {
         return true;
       }
     });
-    expect(refused.length).toBeLessThan(5);
+    expect(refused.length).toBeLessThan(25);
     let refusal: unknown;
     try {
       parseInvoiceId('4111111111111111a000000000000000');

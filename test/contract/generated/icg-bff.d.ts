@@ -11,7 +11,7 @@ export interface paths {
       header?: never;
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups), a GUID included, is refused with 400: invoice ids are logged and stored. Send GUIDs with their hyphens: without them, about one random GUID in four hundred holds such a run.
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, a card number in its printed groups, or digit groups joined by `-` or `_` that make a card number of a known brand), a GUID included, is refused with 400: invoice ids are logged and stored. About one random GUID in two thousand is refused; send GUIDs with their hyphens (without them, about one in four hundred is).
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
@@ -569,7 +569,7 @@ export interface components {
   };
   parameters: {
     /**
-     * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups), a GUID included, is refused with 400: invoice ids are logged and stored. Send GUIDs with their hyphens: without them, about one random GUID in four hundred holds such a run.
+     * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, a card number in its printed groups, or digit groups joined by `-` or `_` that make a card number of a known brand), a GUID included, is refused with 400: invoice ids are logged and stored. About one random GUID in two thousand is refused; send GUIDs with their hyphens (without them, about one in four hundred is).
      *
      *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
      * @example 112
@@ -605,7 +605,7 @@ export interface operations {
       };
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups), a GUID included, is refused with 400: invoice ids are logged and stored. Send GUIDs with their hyphens: without them, about one random GUID in four hundred holds such a run.
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, a card number in its printed groups, or digit groups joined by `-` or `_` that make a card number of a known brand), a GUID included, is refused with 400: invoice ids are logged and stored. About one random GUID in two thousand is refused; send GUIDs with their hyphens (without them, about one in four hundred is).
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
@@ -1113,7 +1113,7 @@ export interface operations {
       header?: never;
       path: {
         /**
-         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, or a card number in its printed groups), a GUID included, is refused with 400: invoice ids are logged and stored. Send GUIDs with their hyphens: without them, about one random GUID in four hundred holds such a run.
+         * @description The iCG invoice number: 1-64 letters, digits, `-` or `_`. An all-digit id is at most 2147483647 (iCG's SDK declares the invoice id a 32-bit integer; anything larger is refused with 400). A negative all-digit id is refused too. An id holding a card number (a run of 15 or more digits with a Luhn-valid stretch, a card number in its printed groups, or digit groups joined by `-` or `_` that make a card number of a known brand), a GUID included, is refused with 400: invoice ids are logged and stored. About one random GUID in two thousand is refused; send GUIDs with their hyphens (without them, about one in four hundred is).
          *
          *     **One invoice, one id**: iCG binds the id as an integer and GUIDs case-insensitively, so `962`, `0962` and `00962` are the same invoice, as are a GUID in any letter case, with or without hyphens. Locks, budgets, holds and Idempotency-Key fingerprints use that canonical form (leading zeros dropped; GUIDs lower case with hyphens); the id is forwarded to iCG as sent.
          * @example 112
