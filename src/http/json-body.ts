@@ -8,9 +8,9 @@ import { UnsupportedMediaType } from '../errors';
  */
 export function jsonBody(limitBytes: number): RequestHandler[] {
   const requireJson: RequestHandler = (req, _res, next) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    const charsets = [...(req.headers['content-type'] ?? '').matchAll(/;\s*charset\s*=\s*"?([^";\s]*)/gi)].map((match) => match[1]?.toLowerCase());
     // JSON is UTF-8 (RFC 8259): a body declared in another charset would be read one way here and maybe another by iCG.
-    const isJson = req.is('application/json') && (charset === undefined || charset === 'utf-8' || charset === 'utf8');
+    const isJson = req.is('application/json') && charsets.every((charset) => charset === 'utf-8' || charset === 'utf8');
     next(isJson ? undefined : new UnsupportedMediaType('Send the payment as Content-Type: application/json (UTF-8)'));
   };
   const read = express.raw({ limit: limitBytes, inflate: false, type: () => true });

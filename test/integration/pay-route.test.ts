@@ -91,7 +91,7 @@ describe('POST /pay/:invoiceId', () => {
 
   it('answers 415 for JSON declared in another charset than UTF-8, and takes UTF-8 however it is spelled', async () => {
     const body = JSON.stringify(payBody());
-    for (const charset of ['utf-16', 'latin1', 'ISO-8859-1']) {
+    for (const charset of ['utf-16', 'latin1', 'ISO-8859-1', 'utf-8; charset=utf-16']) {
       const res = await fetch(`${h.url}/pay/116`, { method: 'POST', headers: { 'Content-Type': `application/json; charset=${charset}` }, body });
       expect(res.status).toBe(415);
     }
