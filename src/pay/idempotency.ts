@@ -10,7 +10,7 @@ import type { LandingWrites } from '../state/landing-writes';
 import type { RedisTrouble } from '../state/redis-trouble';
 import type { SharedState } from '../state/shared-state';
 import { withinMs } from '../within';
-import { RecentWrites } from './recent-writes';
+import { RecentWrites, RETRY_WINDOW_MS } from './recent-writes';
 
 interface InFlightRecord {
   readonly state: 'in_flight';
@@ -86,7 +86,7 @@ export class IdempotencyStore {
     private readonly trouble: RedisTrouble,
     private readonly clock: Clock = systemClock,
   ) {
-    this.#recent = new RecentWrites(clock);
+    this.#recent = new RecentWrites(clock, RETRY_WINDOW_MS);
   }
 
   /**

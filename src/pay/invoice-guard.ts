@@ -70,7 +70,7 @@ export class InvoiceGuard {
   constructor(options: InvoiceGuardOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
-    this.#recentHolds = new RecentWrites(this.#clock);
+    this.#recentHolds = new RecentWrites(this.#clock, Number.POSITIVE_INFINITY);
   }
 
   /** Starts a pay of `invoice` for journal entry `payment`, or throws why not (409 in flight or held, 503). */
@@ -140,7 +140,7 @@ export class InvoiceGuard {
 
   /** Writes the unknown-outcome holds this instance wrote lately back where Redis lost them (see DataLossGuard). */
   republish(): Promise<number> {
-    return this.#recentHolds.republish((key, value, ttlMs) => this.#o.shared.setIfAbsent(key, value, ttlMs));
+    return this.#recentHolds.republish((key, value, ttlMs) => this.#o.shared.restoreHold(key, value, ttlMs));
   }
 
   #pay(keys: InvoiceKeys, owner: string, payment: string, requestId: string, stores: SharedState[]): InvoicePay {

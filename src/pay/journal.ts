@@ -81,7 +81,7 @@ export class Journal {
     private readonly stalePendingMs: number,
     private readonly clock: Clock = systemClock,
   ) {
-    this.#recentUnresolved = new RecentWrites(clock);
+    this.#recentUnresolved = new RecentWrites(clock, Number.POSITIVE_INFINITY);
   }
 
   /**

@@ -95,6 +95,13 @@ export class MemoryState implements SharedState {
     if (hold !== null && (JSON.parse(hold) as { payment?: unknown }).payment === paymentId) this.#entries.delete(keys.hold);
   }
 
+  async restoreHold(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const current = this.#read(key);
+    if (current !== null && (JSON.parse(current) as { state?: unknown }).state !== 'pending') return false;
+    this.#entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    return true;
+  }
+
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     if (this.#read(key) !== expected) return false;
     this.#entries.delete(key);

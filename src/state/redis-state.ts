@@ -18,6 +18,17 @@ return 'created'`,
   1,
 );
 
+const RESTORE_HOLD = new LuaScript(
+  `local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if not ok or decoded.state ~= 'pending' then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`,
+  1,
+);
+
 const REPLACE_IF_EQUALS_KEEPING_TTL = new LuaScript(
   `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0`,
   1,
@@ -170,6 +181,10 @@ export class RedisState implements SharedState {
     );
     if (reply === 'replaced' || reply === 'created' || reply === 'unchanged' || reply === 'other') return reply;
     throw new StateUnavailable('compare_or_create', new Error('unexpected reply'));
+  }
+
+  async restoreHold(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.#do('restore_hold', () => RESTORE_HOLD.run(this.redis, [this.prefix + key], [value, positive(ttlMs)]))) === 1;
   }
 
   async replaceIfEqualsKeepingTtl(key: string, expected: string, value: string): Promise<boolean> {

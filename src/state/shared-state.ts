@@ -60,6 +60,12 @@ export interface SharedState {
   readEpoch(onePerServer: boolean): Promise<EpochRead>;
   /** Writes the epoch everywhere: only where it is missing (`onlyIfAbsent`), or over whatever is there. */
   writeEpoch(value: string, onlyIfAbsent: boolean): Promise<void>;
+  /**
+   * Writes an unknown-outcome hold back after a data loss, unless the invoice already has an unknown
+   * hold: a `pending` hold (a pay admitted meanwhile) is replaced, and that pay's settlement, which
+   * removes only its own hold, leaves it. True when written.
+   */
+  restoreHold(key: string, value: string, ttlMs: number): Promise<boolean>;
 }
 
 /** Redis no longer holds the deployment epoch this instance knows: it lost data. `epoch` is what it holds now. */

@@ -35,7 +35,10 @@ function guard(options: { downMode?: 'refuse' | 'local'; localCap?: number; hold
     metrics,
     logger,
   });
-  return { invoices, setDown: flaky.setDown };
+  const wipe = async () => {
+    for await (const keys of flaky.state.scan('')) for (const key of keys) await flaky.state.delete(key);
+  };
+  return { invoices, setDown: flaky.setDown, wipe };
 }
 
 describe('the invoice guard', () => {
@@ -53,6 +56,25 @@ describe('the invoice guard', () => {
     await expect(invoices.begin(parseInvoiceId('5'), 'p2', 'r2')).rejects.toMatchObject({ constructor: InvoiceHeld, retryAfterSeconds: 60 });
     await jest.advanceTimersByTimeAsync(60_001);
     await expect(invoices.begin(parseInvoiceId('5'), 'p3', 'r3')).resolves.toBeDefined();
+  });
+
+  it("writes a lost hold back over the pending hold of a pay admitted meanwhile, which that pay's end then leaves in place", async () => {
+    const { invoices, wipe } = guard();
+    await (await invoices.begin(parseInvoiceId('9'), 'p1', 'r1')).settle('unknown');
+    await wipe();
+    const admitted = await invoices.begin(parseInvoiceId('9'), 'p2', 'r2');
+    await expect(invoices.republish()).resolves.toBe(1);
+    await admitted.settle('known');
+    await expect(invoices.begin(parseInvoiceId('9'), 'p3', 'r3')).rejects.toThrow(InvoiceHeld);
+  });
+
+  it('writes back a hold for as long as it lasts, not only within the retry window of answers', async () => {
+    const { invoices, wipe } = guard({ holdMs: 3_600_000 });
+    await (await invoices.begin(parseInvoiceId('10'), 'p1', 'r1')).settle('unknown');
+    await jest.advanceTimersByTimeAsync(20 * 60_000);
+    await wipe();
+    await expect(invoices.republish()).resolves.toBe(1);
+    await expect(invoices.begin(parseInvoiceId('10'), 'p2', 'r2')).rejects.toThrow(InvoiceHeld);
   });
 
   it('ends a hold when an operator resolves its payment, and only its own', async () => {
