@@ -291,7 +291,7 @@ export async function startService(config: Config, options: { logDestination?: D
         ? {
             dataLoss: {
               status: 'down',
-              detail: `Redis lost data: pays refused until the pays in flight then have ended (${Math.ceil(quarantine / 1000)} s at most)`,
+              detail: `Redis lost data, or held no deployment epoch: pays refused until the pays in flight then have ended (${Math.ceil(quarantine / 1000)} s at most)`,
             },
           }
         : {}),

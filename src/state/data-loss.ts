@@ -60,7 +60,8 @@ export interface DataLossGuardOptions {
  * replays instead of paying again.
  *
  * An instance that first meets Redis with no epoch at all cannot tell a new deployment from a wiped
- * Redis: it starts a new epoch, and the instances that knew the old one pause the deployment.
+ * Redis: it starts a new epoch and a quarantine (the instances that knew the old epoch then follow it,
+ * count their pays in and write back), so a new deployment's first pays wait a few seconds.
  */
 export class DataLossGuard {
   #epoch: string | null = null;
@@ -171,11 +172,21 @@ export class DataLossGuard {
     if (masters !== null) this.#masters = masters;
     if (this.#epoch === null && stored !== MIXED) {
       if (stored === null) {
-        // First contact with a Redis holding no epoch: a new deployment (see the class comment).
+        // First contact with a Redis holding no epoch: a new deployment, or an emptied Redis whose
+        // running instances have not noticed yet (see the class comment). Pays wait the shortest
+        // quarantine, so they can notice and write back what they stored; the marker goes first, so an
+        // instance that reads the new epoch reads the marker too.
+        const until = this.#clock.now() + this.quarantineMs;
+        await this.state.setIfAbsent(QUARANTINE_KEY, String(until), this.quarantineMs);
         const fresh = randomUUID();
         await this.state.writeEpoch(fresh, true);
-        const written = await this.state.readEpoch(false);
+        const [written, marker] = await Promise.all([this.state.readEpoch(false), this.state.get(QUARANTINE_KEY)]);
         this.#epoch = written.isMixed ? null : written.value;
+        this.#adoptQuarantine(marker);
+        this.logger.warn(
+          { event: 'redis_epoch_started', quarantineMs: this.quarantineLeftMs },
+          'Redis holds no deployment epoch (a new deployment, or Redis was emptied): pays wait until every running instance could notice',
+        );
       } else {
         this.#epoch = stored;
       }

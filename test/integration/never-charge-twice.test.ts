@@ -1,7 +1,8 @@
 import Redis from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisProcess } from '../support/redis-server';
-import { startHarness, payBody, postJson, testRedisUrl, type Harness } from '../support/harness';
+import { LogCapture, startHarness, payBody, postJson, testRedisUrl, type Harness } from '../support/harness';
+import { startService } from '../../src/service';
 import { waitFor, waitForRedisBack } from '../support/wait';
 
 const LIMITS = { RATE_LIMIT_MAX: '100000', RATE_LIMIT_INVOICE_MAX: '100000' };
@@ -187,6 +188,28 @@ describe('a FLUSHALL', () => {
     expect([inFlight.status, inFlight.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
     expect([stored.status, stored.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
     expect([h.icg.stats.paysByInvoice['flushed-1'], h.icg.stats.paysByInvoice['flushed-2']]).toEqual([1, 1]);
+  });
+
+  it('pauses an instance that starts on the flushed Redis before the running ones noticed: an invoice held there is not paid again', async () => {
+    h.icg.faults.payStatus = 500;
+    expect((await postJson(`${h.url}/pay/flushed-held`, payBody())).status).toBe(502);
+    h.icg.faults.payStatus = null;
+    const client = new Redis(redis.url);
+    await client.flushall();
+    await client.quit();
+    const started = await startService(h.config, { logDestination: new LogCapture() });
+    try {
+      const statuses: number[] = [];
+      for (const until = Date.now() + 6000; Date.now() < until;) {
+        statuses.push((await postJson(`${started.url}/pay/flushed-held`, payBody())).status);
+        await sleep(100);
+      }
+      expect(statuses.filter((status) => status !== 503 && status !== 409)).toEqual([]);
+      expect(statuses.at(-1)).toBe(409);
+      expect(h.icg.stats.paysByInvoice['flushed-held']).toBe(1);
+    } finally {
+      await started.shutdown();
+    }
   });
 });
 

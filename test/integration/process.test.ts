@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { freePort, RedisProcess } from '../support/redis-server';
 import { waitFor } from '../support/wait';
-import { deleteKeys, payBody, postJson, testEnv, testRedisUrl } from '../support/harness';
+import { deleteKeys, payBody, postJson, seedDeploymentEpoch, testEnv, testRedisUrl } from '../support/harness';
+import { loadConfig } from '../../src/config';
 
 const MAIN = path.resolve(__dirname, '../../dist/main.js');
 
@@ -19,6 +20,7 @@ interface Started {
 
 /** Runs the built service as ops do (`node dist/main.js`) with exactly `env` (plus PATH). */
 async function startProcess(env: Record<string, string>): Promise<Started> {
+  await seedDeploymentEpoch(loadConfig(env).redis);
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
+import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config';
 import { startIcgSandbox, type IcgSandbox, type SandboxOptions } from '@icg-bff/icg-sandbox';
+import { createMetrics } from '../../src/metrics';
 import { startService, type RunningService } from '../../src/service';
+import { createRedis } from '../../src/state/redis-connection';
+import { RedisState } from '../../src/state/redis-state';
 
 /** The Redis the test run uses (see global-setup). */
 export function testRedisUrl(): string {
@@ -37,6 +42,8 @@ export interface HarnessOptions {
   icg?: IcgSandbox;
   /** false: no REDIS_URL (memory state). */
   redisUrl?: string | false;
+  /** The instances meet a Redis with no deployment epoch, as a new deployment does (they pause pays a few seconds). */
+  isNewDeployment?: boolean;
 }
 
 export interface Harness {
@@ -70,6 +77,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const icg = options.icg ?? (await startIcgSandbox(options.sandbox ?? {}));
   const redisUrl = options.redisUrl === undefined ? testRedisUrl() : options.redisUrl;
   const config = loadConfig(testEnv(icg, redisUrl, options.env));
+  if (!options.isNewDeployment) await seedDeploymentEpoch(config.redis);
   const logs: LogCapture[] = [];
   const services: RunningService[] = [];
   for (let i = 0; i < (options.instances ?? 1); i += 1) {
@@ -91,6 +99,29 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (redisUrl) await deleteKeys(redisUrl, config.redis.keyPrefix);
     },
   };
+}
+
+/**
+ * Writes a deployment epoch under the test's prefix, as a running deployment has one: instances that
+ * meet none pause pays for a few seconds (data-loss.ts), which only tests of that want. A Redis the
+ * test breaks on purpose (down, a wrong password) is left alone after a short wait.
+ */
+export async function seedDeploymentEpoch(redisConfig: Config['redis']): Promise<void> {
+  if (!redisConfig.url) return;
+  const metrics = createMetrics();
+  const { redis } = createRedis(redisConfig, pino({ level: 'silent' }), metrics);
+  const seen = { error: false };
+  redis.once('error', () => {
+    seen.error = true;
+  });
+  try {
+    for (const until = Date.now() + 10_000; redis.status !== 'ready' && !seen.error && Date.now() < until;) await sleep(50);
+    if (redis.status === 'ready') await new RedisState(redis, redisConfig.keyPrefix, metrics).writeEpoch(randomUUID(), true);
+  } catch {
+    // Unreachable after all: the instances will meet that themselves.
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Removes a test's keys from a shared Redis (tokens live a day); a Redis the test killed is skipped. */

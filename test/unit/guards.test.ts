@@ -108,6 +108,13 @@ describe('the invoice guard', () => {
   });
 });
 
+/** A store that already holds a deployment's epoch (an instance meeting none pauses first: see the first test). */
+async function deployed(): Promise<MemoryState> {
+  const state = new MemoryState();
+  await state.writeEpoch('epoch-of-the-deployment', true);
+  return state;
+}
+
 describe('the data-loss guard', () => {
   /** Pays in flight on one instance, ended by hand. */
   function paysInFlight(count: number) {
@@ -132,6 +139,10 @@ describe('the data-loss guard', () => {
     const a = new DataLossGuard(state, 25_000, metrics, logger);
     await a.check();
     expect(a.epoch).not.toBeNull();
+    // No epoch at all: a new deployment, or an emptied Redis whose running instances have not noticed
+    // yet. Pays wait the shortest quarantine either way.
+    expect(a.quarantineLeftMs).toBe(25_000);
+    await jest.advanceTimersByTimeAsync(3500);
     expect(a.quarantineLeftMs).toBe(0);
     await state.delete(EPOCH_KEY);
     await a.check();
@@ -149,7 +160,7 @@ describe('the data-loss guard', () => {
   });
 
   it('lasts until the pays in flight at the loss have ended, on whichever instance', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     const pays = paysInFlight(2);
     const busy = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: pays });
@@ -174,7 +185,7 @@ describe('the data-loss guard', () => {
   });
 
   it('lasts its whole length when an instance died with pays in flight (it never counts itself out)', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     const dying = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: paysInFlight(1) });
     const survivor = new DataLossGuard(state, 25_000, metrics, logger);
@@ -193,7 +204,7 @@ describe('the data-loss guard', () => {
   });
 
   it('pauses when a script finds another epoch, following the quarantine the first to notice set', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     const first = new DataLossGuard(state, 25_000, metrics, logger);
     const second = new DataLossGuard(state, 25_000, metrics, logger);
@@ -212,7 +223,7 @@ describe('the data-loss guard', () => {
 
 describe('the data-loss guard between pays', () => {
   it('notices a flushed Redis by its periodic check alone, and writes back what it stored lately', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     const guard = new DataLossGuard(state, 25_000, metrics, logger);
     let writtenBack = 0;
@@ -231,7 +242,7 @@ describe('the data-loss guard between pays', () => {
   });
 
   it('follows a quarantine another instance started, counting its own pays in flight in and writing back, though the epoch it sees is the new one', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     const pays = { count: 1, settled: () => new Promise<void>(() => undefined) };
     const busy = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: pays });
@@ -257,8 +268,31 @@ describe('the data-loss guard between pays', () => {
     busy.close();
     other.close();
   });
+  it('pauses an instance that starts on an emptied Redis before the running ones noticed; they follow its quarantine', async () => {
+    const state = await deployed();
+    const metrics = createMetrics();
+    const running = new DataLossGuard(state, 25_000, metrics, logger, { paysInFlight: { count: 1, settled: () => new Promise<void>(() => undefined) } });
+    let writtenBack = 0;
+    running.onLoss(() => {
+      writtenBack += 1;
+      return Promise.resolve();
+    });
+    await running.check();
+    await state.delete(EPOCH_KEY); // FLUSHALL
+    const started = new DataLossGuard(state, 25_000, metrics, logger);
+    await started.check();
+    expect(started.quarantineLeftMs).toBe(25_000);
+    await running.recheck();
+    expect([running.quarantineLeftMs, writtenBack]).toEqual([25_000, 1]);
+    // The running instance's pay at the loss never ends: the new instance stays paused past the floor.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(started.quarantineLeftMs).toBeGreaterThan(0);
+    running.close();
+    started.close();
+  });
+
   it('follows a quarantine for a failover another instance saw first, though the epoch is unchanged', async () => {
-    const state = new MemoryState();
+    const state = await deployed();
     const metrics = createMetrics();
     let master = 'run-id-1';
     const watcher = new DataLossGuard(state, 25_000, metrics, logger, { mastersOf: () => Promise.resolve(master) });
