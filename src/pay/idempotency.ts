@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Answer } from '../answer';
 import { systemClock, type Clock } from '../clock';
-import { RedisDataLost, ServiceUnavailable } from '../errors';
+import { ServiceUnavailable } from '../errors';
 import type { KeyedDigest } from '../keyring';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { DataLossGuard } from '../state/data-loss';
+import { dataLossRefusal, type DataLossGuard } from '../state/data-loss';
 import type { LandingWrites } from '../state/landing-writes';
 import type { RedisTrouble } from '../state/redis-trouble';
 import type { SharedState } from '../state/shared-state';
@@ -115,12 +115,7 @@ export class IdempotencyStore {
     );
     if (reserved.kind === 'epoch_lost') {
       await this.dataLoss?.lost(reserved.epoch);
-      throw new RedisDataLost(
-        'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
-        {
-          retryAfterSeconds: this.dataLoss?.retryAfterSeconds ?? 1,
-        },
-      );
+      throw dataLossRefusal(this.dataLoss);
     }
     if (reserved.kind === 'created') return { kind: 'new', reservation: this.#reservation(storeKey, inFlightRaw, fingerprint, payment) };
     const existing = JSON.parse(reserved.value) as InFlightRecord | DoneRecord;
@@ -146,7 +141,7 @@ export class IdempotencyStore {
     if (record.payment !== payment) return false;
     if (record.state === 'in_flight' && this.clock.now() <= record.deadline) return false;
     if (answer === null) return this.state.deleteIfEquals(storeKey, raw);
-    const done: DoneRecord = { state: 'done', v: 2, fingerprint: record.fingerprint, answer, ...(record.payment ? { payment: record.payment } : {}) };
+    const done: DoneRecord = { state: 'done', v: 2, fingerprint: record.fingerprint, answer, payment };
     return this.state.replaceIfEqualsKeepingTtl(storeKey, raw, JSON.stringify(done));
   }
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock';
-import { Conflict, InvoiceHeld, RedisDataLost, ServiceUnavailable } from '../errors';
+import { Conflict, InvoiceHeld, ServiceUnavailable } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { DataLossGuard } from '../state/data-loss';
+import { dataLossRefusal, type DataLossGuard } from '../state/data-loss';
 import type { LandingWrites } from '../state/landing-writes';
 import type { RedisTrouble } from '../state/redis-trouble';
 import { StateFull, type BeginResult, type InvoiceKeys, type SharedState } from '../state/shared-state';
@@ -114,9 +114,7 @@ export class InvoiceGuard {
     switch (result.kind) {
       case 'epoch_lost':
         await this.#o.dataLoss?.lost(result.epoch);
-        throw new RedisDataLost('Our shared store lost recent payment records; payments are paused briefly so none is charged twice', {
-          retryAfterSeconds: this.#o.dataLoss?.retryAfterSeconds ?? 1,
-        });
+        throw dataLossRefusal(this.#o.dataLoss);
       case 'locked':
         this.#o.metrics.inFlightConflicts.inc({ guard: 'invoice' });
         throw new Conflict('Another payment for this invoice is in progress; wait for its result before trying again', { retryAfterSeconds: 1 });

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { problemAnswer, type Answer } from '../answer';
 import { maskedInstrument, SensitiveValues } from '../cardholder-data';
 import { systemClock, type Clock } from '../clock';
-import { Conflict, IdempotencyKeyReused, OutcomeUnknown, RedisDataLost, ServiceUnavailable, TokenRefused, UpstreamFailure, UpstreamTimeout } from '../errors';
+import { Conflict, IdempotencyKeyReused, OutcomeUnknown, ServiceUnavailable, TokenRefused, UpstreamFailure, UpstreamTimeout } from '../errors';
 import type { AnswerFilter } from '../icg/answer-filter';
 import type { IcgClient, PayReply } from '../icg/client';
 import type { TokenManager } from '../icg/token-manager';
 import type { Keyring } from '../keyring';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { DataLossGuard } from '../state/data-loss';
+import { dataLossRefusal, type DataLossGuard } from '../state/data-loss';
 import { StateUnavailable } from '../state/shared-state';
 import { isSameRequest, requestFingerprint } from './fingerprint';
 import { keyHash, type IdempotencyStore, type Reservation } from './idempotency';
@@ -169,12 +169,7 @@ export class PayInvoice {
    */
   #throwIfQuarantined(): void {
     const { dataLoss } = this.deps;
-    if (dataLoss && dataLoss.quarantineLeftMs > 0) {
-      throw new RedisDataLost(
-        'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
-        { retryAfterSeconds: dataLoss.retryAfterSeconds },
-      );
-    }
+    if (dataLoss && dataLoss.quarantineLeftMs > 0) throw dataLossRefusal(dataLoss);
   }
 
   /** A replayed result, or the reservation this request holds (undefined without a key). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock';
+import { RedisDataLost } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { SharedState } from './shared-state';
@@ -23,6 +24,14 @@ const MIN_QUARANTINE_MS = MASTER_CHECK_INTERVAL_MS + 1000;
 
 /** How often a quarantined instance looks whether the pays in flight at the loss have ended. */
 const DRAIN_POLL_MS = 250;
+
+/** The answer to a pay refused because Redis may have lost data (paused, or its script met another epoch). */
+export function dataLossRefusal(guard: DataLossGuard | null): RedisDataLost {
+  return new RedisDataLost(
+    'Our shared store lost recent payment records; payments are paused briefly so none is charged twice. Retry with the same Idempotency-Key',
+    { retryAfterSeconds: guard?.retryAfterSeconds ?? 1 },
+  );
+}
 
 /** The pays this instance has on their way to iCG. */
 export interface PaysInFlight {
