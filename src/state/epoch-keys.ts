@@ -28,17 +28,22 @@ function tags(): string[] {
   return slotTags;
 }
 
+/** The epoch key of one cluster slot. */
+function slotEpochKey(prefix: string, slot: number): string {
+  return `${prefix}${EPOCH_KEY}:{${tags()[slot] ?? ''}}`;
+}
+
 /** The epoch key a script touching `key` (with the prefix) checks: one key on a single Redis, the key's own slot in a cluster. */
 export function epochKeyFor(prefix: string, key: string, isCluster: boolean): string {
-  return isCluster ? `${prefix}${EPOCH_KEY}:{${tags()[calculateSlot(key)] ?? ''}}` : `${prefix}${EPOCH_KEY}`;
+  return isCluster ? slotEpochKey(prefix, calculateSlot(key)) : `${prefix}${EPOCH_KEY}`;
 }
 
 /** The epoch keys of the given cluster slots. */
 export function epochKeysOfSlots(prefix: string, slots: readonly number[]): string[] {
-  return slots.map((slot) => `${prefix}${EPOCH_KEY}:{${tags()[slot] ?? ''}}`);
+  return slots.map((slot) => slotEpochKey(prefix, slot));
 }
 
 /** Every epoch key: one on a single Redis, one per slot in a cluster. */
 export function allEpochKeys(prefix: string, isCluster: boolean): string[] {
-  return isCluster ? tags().map((tag) => `${prefix}${EPOCH_KEY}:{${tag}}`) : [`${prefix}${EPOCH_KEY}`];
+  return isCluster ? tags().map((_tag, slot) => slotEpochKey(prefix, slot)) : [`${prefix}${EPOCH_KEY}`];
 }
