@@ -126,14 +126,7 @@ export class PayInvoice {
       // Nobody would hear the answer (and a retry may already be on its way): send nothing.
       if (request.signal.aborted) throw new ClientLeft();
       invoicePay = await this.deps.invoices.begin(request.invoice, paymentId, request.requestId);
-      entry = this.deps.journal.begin({
-        id: paymentId,
-        requestId: request.requestId,
-        invoiceId: request.invoice.canonical,
-        ...(request.idempotencyKey === undefined ? {} : { keyHash: keyHash(request.idempotencyKey) }),
-        amount: request.body.amount,
-        ...optional('instrument', maskedInstrument(request.body.fields)),
-      });
+      entry = this.deps.journal.begin(journalFields(request, paymentId));
       const sent = await this.#send(request, deadline);
       // The invoice's release, the stored answer and the journal's outcome leave in the same tick (one
       // round trip when pipelined), so a client paying again at once meets neither the lock nor an in-flight key.
@@ -192,17 +185,7 @@ export class PayInvoice {
       case 'abandoned': {
         // Not freed: the instance that sent it stopped before hearing iCG, so it may have charged. Its
         // journal entry is written if the instance died before writing it, so an operator can resolve it.
-        this.deps.journal.recordAbandoned(
-          {
-            id: admission.payment,
-            requestId: request.requestId,
-            invoiceId: request.invoice.canonical,
-            keyHash: keyHash(request.idempotencyKey),
-            amount: request.body.amount,
-            ...optional('instrument', maskedInstrument(request.body.fields)),
-          },
-          admission.reservedAt,
-        );
+        this.deps.journal.recordAbandoned(journalFields(request, admission.payment), admission.reservedAt);
         const unknown = new OutcomeUnknown(
           504,
           'The instance handling the earlier request with this Idempotency-Key stopped before the payment gateway answered; the card may have been charged. Do not pay again with a new key: the merchant will reconcile it, and a retry with this key shows the result once it is known',
@@ -278,6 +261,18 @@ export class PayInvoice {
       throw new UpstreamTimeout('the pay could not be sent within its deadline; nothing was sent', { retryAfterSeconds: 1 });
     return request.requestId;
   }
+}
+
+/** What the journal records of a pay's request: never the card, only its last four. */
+function journalFields(request: PayRequest, payment: string): Omit<JournalEntry, 'outcome' | 'startedAt'> {
+  return {
+    id: payment,
+    requestId: request.requestId,
+    invoiceId: request.invoice.canonical,
+    ...optional('keyHash', request.idempotencyKey === undefined ? undefined : keyHash(request.idempotencyKey)),
+    amount: request.body.amount,
+    ...optional('instrument', maskedInstrument(request.body.fields)),
+  };
 }
 
 function upstreamOf(result: PayResult): { upstreamStatus?: number; durationMs?: number } {
