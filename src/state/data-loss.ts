@@ -8,6 +8,10 @@ import type { SharedState } from './shared-state';
 /** Stands for an epoch only part of the store holds (never a real epoch: those are UUIDs). */
 const MIXED = 'mixed';
 
+/** Why a loss is suspected, as logged. */
+const EPOCH_CHANGED = 'the deployment epoch is gone or changed';
+const NEW_MASTER = 'a new Redis master (failover or restart) may lack the last writes';
+
 /** Where the end of a quarantine is kept, so instances that notice the loss later (or start later) pause as long. */
 const QUARANTINE_KEY = 'data-loss-quarantine';
 
@@ -159,17 +163,28 @@ export class DataLossGuard {
       return;
     }
     const [masters, read, quarantine] = await Promise.all([this.#mastersOf(), this.state.readEpoch(true), this.state.get(QUARANTINE_KEY)]);
-    const mastersChanged = this.#masters !== null && masters !== null && masters !== this.#masters;
-    if (masters !== null) this.#masters = masters;
-    const stored = read.isMixed ? null : read.value;
-    if (stored !== this.#epoch) await this.#handle(stored, 'the deployment epoch is gone or changed');
-    else if (mastersChanged) await this.#handle(stored, 'a new Redis master (failover or restart) may lack the last writes');
-    else if (this.#adoptQuarantine(quarantine)) this.#noticed('another instance noticed that Redis may have lost data');
+    const isLoss = await this.#compare(read.isMixed ? MIXED : read.value, this.#noteMasters(masters));
+    if (!isLoss && this.#adoptQuarantine(quarantine)) this.#noticed('another instance noticed that Redis may have lost data');
   }
 
   /** A script found the epoch missing (`current` null) or different: Redis lost data. */
   async lost(current: string | null): Promise<void> {
-    await this.#handle(current, 'the deployment epoch is gone or changed');
+    await this.#handle(current, EPOCH_CHANGED);
+  }
+
+  /** Remembers the masters' identity just read (null: unreadable); true when it differs from the one known. */
+  #noteMasters(masters: string | null): boolean {
+    const hasChanged = this.#masters !== null && masters !== null && masters !== this.#masters;
+    if (masters !== null) this.#masters = masters;
+    return hasChanged;
+  }
+
+  /** Handles a loss when the epoch read (`MIXED`: only partly there) is not the known one, or the masters changed; true if so. */
+  async #compare(stored: string | null, mastersChanged: boolean): Promise<boolean> {
+    if (stored !== this.#epoch) await this.#handle(stored === MIXED ? null : stored, EPOCH_CHANGED);
+    else if (mastersChanged) await this.#handle(stored, NEW_MASTER);
+    else return false;
+    return true;
   }
 
   async #check(): Promise<void> {
@@ -177,8 +192,7 @@ export class DataLossGuard {
     this.#adoptQuarantine(quarantine);
     // Only part of a cluster holding the epoch is a shard that lost data: a loss like no epoch at all.
     const stored = read.isMixed ? MIXED : read.value;
-    const mastersChanged = this.#masters !== null && masters !== null && masters !== this.#masters;
-    if (masters !== null) this.#masters = masters;
+    const mastersChanged = this.#noteMasters(masters);
     if (this.#epoch === null && stored !== MIXED) {
       if (stored === null) {
         // First contact with a Redis holding no epoch: a new deployment, or an emptied Redis whose
@@ -201,8 +215,7 @@ export class DataLossGuard {
       }
       if (!mastersChanged) return;
     }
-    if (stored !== this.#epoch) await this.#handle(stored === MIXED ? null : stored, 'the deployment epoch is gone or changed');
-    else if (mastersChanged) await this.#handle(stored, 'a new Redis master (failover or restart) may lack the last writes');
+    await this.#compare(stored, mastersChanged);
   }
 
   /**
