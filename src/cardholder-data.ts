@@ -65,9 +65,9 @@ export function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** True when some 13-19-digit window of `digits` (digits only) passes the Luhn check: it may be a card number. */
-export function holdsCardNumber(digits: string): boolean {
-  for (let length = 13; length <= Math.min(19, digits.length); length += 1) {
+/** True when some window of `digits` (digits only), `shortest` to 19 long, passes the Luhn check: it may be a card number. */
+export function holdsCardNumber(digits: string, shortest = 13): boolean {
+  for (let length = shortest; length <= Math.min(19, digits.length); length += 1) {
     for (let start = 0; start + length <= digits.length; start += 1) if (passesLuhn(digits.slice(start, start + length))) return true;
   }
   return false;

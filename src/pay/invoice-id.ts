@@ -1,4 +1,4 @@
-import { passesLuhn } from '../cardholder-data';
+import { holdsCardNumber, passesLuhn } from '../cardholder-data';
 import { InvalidRequest } from '../errors';
 
 /**
@@ -18,7 +18,7 @@ const GROUPED_CARD = /(?<!\d)(?:\d{4}([-_])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{
 /** Digit groups joined by `-` or `_`, however split (`4111-111111111111`, `41_11_11…`). */
 const JOINED_DIGITS = /\d+(?:[-_]\d+)+/g;
 
-/** A card number as issued: a known brand's prefix and length (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay), and the Luhn check. */
+/** A card number as issued: a known brand's prefix and length (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir). */
 const ISSUED_CARD =
   /^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|(?:222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)\d{12}|3[47]\d{13}|(?:6011|65\d\d|64[4-9]\d)\d{12,15}|35(?:2[89]|[3-8]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11,16}|(?:62|67|50|5[6-8]|6[3-9]|220[0-4])\d{11,17})$/;
 
@@ -30,11 +30,8 @@ const ISSUED_CARD =
  * hyphens, about one random GUID in two thousand is refused; without them, one in four hundred
  * (their 32 hex digits hold long digit runs), so the refusal says to send the hyphens.
  */
-function holdsCardNumber(id: string): boolean {
-  for (const [run] of id.matchAll(DIGIT_RUN)) {
-    for (let length = 15; length <= Math.min(19, run.length); length += 1)
-      for (let start = 0; start + length <= run.length; start += 1) if (passesLuhn(run.slice(start, start + length))) return true;
-  }
+function idHoldsCardNumber(id: string): boolean {
+  if ([...id.matchAll(DIGIT_RUN)].some(([run]) => holdsCardNumber(run, 15))) return true;
   if ([...id.matchAll(GROUPED_CARD)].some(([grouped]) => passesLuhn(grouped.replace(/[-_]/g, '')))) return true;
   // A card split anywhere else: the whole joined number must be one as issued (brand and length), so
   // dates and counters joined by dashes (`2026-11-26-0001234`) are left alone.
@@ -83,7 +80,7 @@ export function parseInvoiceId(value: unknown): InvoiceId {
   if (/^-\d+$/.test(value)) throw invalidInvoiceId('an invoice number is not negative');
   if (/^\d+$/.test(canonical) && (canonical.length > 10 || Number(canonical) > MAX_NUMERIC_INVOICE_ID))
     throw invalidInvoiceId(`an all-digit invoice id must be at most ${MAX_NUMERIC_INVOICE_ID} (iCG's invoice number is a 32-bit integer)`);
-  if (holdsCardNumber(value))
+  if (idHoldsCardNumber(value))
     throw invalidInvoiceId(
       `must not hold a card number (it would be stored and logged with the invoice id)${GUID.test(value) && !value.includes('-') ? '; send a GUID with its hyphens' : ''}`,
     );
